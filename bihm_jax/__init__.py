@@ -1,0 +1,34 @@
+"""bihm_jax: Bidirectional Helmholtz Machines (Bornschein et al., ICML 2016) in JAX.
+
+Single-example model functions (vmap them over samples and data):
+  init_params, sample_q, sample_p, log_p, log_q
+Batched, jit-compiled estimators over x of shape (B, D):
+  log_ptilde_bound, log_px_is, log_likelihood_estimates, estimate_log_z2
+Training surrogates (loss, metrics):
+  bihm_loss, rws_loss
+Ground truth by enumeration for tiny models:
+  bihm_jax.exact
+"""
+
+from bihm_jax import exact
+from bihm_jax.estimators import estimate_log_z2, log_likelihood_estimates, log_ptilde_bound, log_px_is
+from bihm_jax.model import init_params, layer_sizes_of, log_p, log_q, sample_p, sample_q
+from bihm_jax.objectives import bihm_loss, rws_loss
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "bihm_loss",
+    "estimate_log_z2",
+    "exact",
+    "init_params",
+    "layer_sizes_of",
+    "log_likelihood_estimates",
+    "log_p",
+    "log_ptilde_bound",
+    "log_px_is",
+    "log_q",
+    "rws_loss",
+    "sample_p",
+    "sample_q",
+]

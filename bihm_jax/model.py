@@ -1,0 +1,170 @@
+"""The two directed models of a BiHM: top-down p and bottom-up q (reference section 1).
+
+Layer sizes `(D, n_1, ..., n_L)` name the data `x = h_0` and the latent layers.
+Parameters are a pytree with two halves:
+
+  params["p"]["prior"]        (n_L,)            logits of the factorial top prior p(h_L)
+  params["p"]["layers"][l]    {"w": (n_{l+1}, n_l), "b": (n_l,)}   p(h_l | h_{l+1}), l = 0..L-1
+  params["q"]["layers"][l-1]  {"w": (n_{l-1}, n_l), "b": (n_l,)}   q(h_l | h_{l-1}), l = 1..L
+
+Every function here handles one example (no batch axis); callers `jax.vmap` them.
+A latent sample `hs` is a tuple `(h_1, ..., h_L)` of float32 0/1 vectors.
+"""
+
+from collections.abc import Callable, Sequence
+import math
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from bihm_jax import bernoulli
+
+Params = dict[str, Any]
+Latents = tuple[jax.Array, ...]
+Initializer = Callable[[jax.Array, tuple[int, ...], Any], jax.Array]
+
+
+def original_uniform() -> Initializer:
+  """The original code's weight init: U(-s, s), s = sqrt(6) / sqrt(n_in + n_out) / n_in."""
+
+  def init(key, shape, dtype=jnp.float32):
+    n_in, n_out = shape
+    scale = math.sqrt(6.0) / math.sqrt(n_in + n_out) / n_in
+    return jax.random.uniform(key, shape, dtype, -scale, scale)
+
+  return init
+
+
+_WEIGHT_INITS: dict[str, Callable[[], Initializer]] = {
+    "original": original_uniform,
+    "glorot_uniform": jax.nn.initializers.glorot_uniform,
+    "lecun_normal": jax.nn.initializers.lecun_normal,
+    "zeros": lambda: jax.nn.initializers.zeros,
+}
+
+
+def check_layer_sizes(layer_sizes: Sequence[int]) -> tuple[int, ...]:
+  """Returns `layer_sizes` as a tuple of ints, or raises ValueError naming the problem."""
+  sizes = tuple(layer_sizes)
+  if len(sizes) < 2:
+    raise ValueError(f"layer_sizes needs the data size and at least one latent layer, got {sizes}")
+  for i, n in enumerate(sizes):
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+      raise ValueError(f"layer_sizes[{i}] must be a positive integer, got {n!r} in {sizes}")
+  return sizes
+
+
+def layer_sizes_of(params: Params) -> tuple[int, ...]:
+  """Recovers `(D, n_1, ..., n_L)` from a parameter pytree."""
+  return tuple(layer["w"].shape[0] for layer in params["q"]["layers"]) + (
+      params["p"]["prior"].shape[0],)
+
+
+def init_params(
+    key: jax.Array,
+    layer_sizes: Sequence[int],
+    *,
+    weight_init: str | Initializer = "original",
+    bias_init: float = -1.0,
+) -> Params:
+  """Initial parameters of a BiHM with layer sizes `(D, n_1, ..., n_L)`.
+
+  Args:
+    key: PRNG key.
+    layer_sizes: data size then latent layer sizes, bottom to top.
+    weight_init: "original" (the paper's code: near-zero uniform), "glorot_uniform",
+      "lecun_normal", "zeros", or any `jax.nn.initializers`-style callable
+      `(key, (n_in, n_out), dtype) -> array`.
+    bias_init: value of every bias, the top prior's included (the original uses -1).
+
+  Returns:
+    The parameter pytree described in the module docstring.
+  """
+  sizes = check_layer_sizes(layer_sizes)
+  if isinstance(weight_init, str):
+    if weight_init not in _WEIGHT_INITS:
+      raise ValueError(f"unknown weight_init {weight_init!r}; choose from {sorted(_WEIGHT_INITS)}")
+    weight_init = _WEIGHT_INITS[weight_init]()
+  num_layers = len(sizes) - 1
+  p_keys, q_keys = jnp.split(jax.random.split(key, 2 * num_layers), 2)
+
+  def dense(k, n_in, n_out):
+    return {"w": weight_init(k, (n_in, n_out), jnp.float32),
+            "b": jnp.full((n_out,), bias_init, jnp.float32)}
+
+  return {
+      "p": {
+          "prior": jnp.full((sizes[-1],), bias_init, jnp.float32),
+          "layers": [dense(p_keys[l], sizes[l + 1], sizes[l]) for l in range(num_layers)],
+      },
+      "q": {
+          "layers": [dense(q_keys[l], sizes[l], sizes[l + 1]) for l in range(num_layers)],
+      },
+  }
+
+
+def _logits(layer: Params, below_or_above: jax.Array) -> jax.Array:
+  return below_or_above @ layer["w"] + layer["b"]
+
+
+def sample_q_and_log_q(params: Params, key: jax.Array, x: jax.Array) -> tuple[Latents, jax.Array]:
+  """Bottom-up sweep h_l ~ q(h_l | h_{l-1}), scoring each draw with the logits it came from.
+
+  Args:
+    params: BiHM parameters.
+    key: PRNG key.
+    x: (D,) data vector in {0, 1}.
+
+  Returns:
+    `(hs, log_q)`: the latents `(h_1, ..., h_L)` and the scalar log q(h | x). The
+    log-probability is differentiable in `params["q"]` with the samples held fixed.
+  """
+  keys = jax.random.split(key, len(params["q"]["layers"]))
+  h, hs, total = x, [], 0.0
+  for layer, layer_key in zip(params["q"]["layers"], keys):
+    logits = _logits(layer, h)
+    h = bernoulli.sample(layer_key, logits)
+    total += bernoulli.log_prob(logits, h)
+    hs.append(h)
+  return tuple(hs), total
+
+
+def sample_q(params: Params, key: jax.Array, x: jax.Array) -> Latents:
+  """Draws `(h_1, ..., h_L)` ~ q(h | x) for one x of shape (D,); each h_l is (n_l,) float32."""
+  return sample_q_and_log_q(params, key, x)[0]
+
+
+def sample_p(params: Params, key: jax.Array) -> tuple[jax.Array, Latents]:
+  """Ancestral sample of the top-down model: h_L ~ p(h_L), then h_l ~ p(h_l | h_{l+1}).
+
+  Returns:
+    `(x, hs)`: x of shape (D,) and latents `(h_1, ..., h_L)`, all float32 0/1.
+  """
+  layers = params["p"]["layers"]
+  keys = jax.random.split(key, len(layers) + 1)
+  h = bernoulli.sample(keys[-1], params["p"]["prior"])
+  top_down = [h]
+  for l in reversed(range(len(layers))):
+    h = bernoulli.sample(keys[l], _logits(layers[l], h))
+    top_down.append(h)
+  x, *hs = reversed(top_down)
+  return x, tuple(hs)
+
+
+def log_p(params: Params, x: jax.Array, hs: Latents) -> jax.Array:
+  """log p(x, h) = log p(h_L) + sum_l log p(h_l | h_{l+1}), a scalar; x is (D,)."""
+  states = (x,) + tuple(hs)
+  total = bernoulli.log_prob(params["p"]["prior"], states[-1])
+  for l, layer in enumerate(params["p"]["layers"]):
+    total += bernoulli.log_prob(_logits(layer, states[l + 1]), states[l])
+  return total
+
+
+def log_q(params: Params, x: jax.Array, hs: Latents) -> jax.Array:
+  """log q(h | x) = sum_l log q(h_l | h_{l-1}), a scalar; x is (D,)."""
+  states = (x,) + tuple(hs)
+  total = 0.0
+  for l, layer in enumerate(params["q"]["layers"]):
+    total += bernoulli.log_prob(_logits(layer, states[l]), states[l + 1])
+  return total

@@ -1,0 +1,1 @@
+"""Command-line programs of bihm_jax: training, evaluation and sampling."""
