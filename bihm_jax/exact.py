@@ -46,8 +46,16 @@ def _batched(fn):
   return wrapped
 
 
-def _log_joints(params: Params, x: jax.Array) -> tuple[jax.Array, jax.Array]:
-  """log p(x, h) and log q(h | x) for every h: two (2^H,) arrays, for one x of shape (D,)."""
+def log_joints(params: Params, x: jax.Array) -> tuple[jax.Array, jax.Array]:
+  """log p(x, h) and log q(h | x) for every h, in the order of `all_binary(H)`, H = sum n_l.
+
+  Args:
+    params: BiHM parameters.
+    x: (D,) one data vector.
+
+  Returns:
+    Two (2^H,) arrays.
+  """
   hs = _all_latents(params)
   return (jax.vmap(model.log_p, (None, None, 0))(params, x, hs),
           jax.vmap(model.log_q, (None, None, 0))(params, x, hs))
@@ -56,13 +64,13 @@ def _log_joints(params: Params, x: jax.Array) -> tuple[jax.Array, jax.Array]:
 @_batched
 def log_p_marginal(params: Params, x: jax.Array) -> jax.Array:
   """log p(x) = log sum_h p(x, h), the top-down model's marginal likelihood."""
-  return jax.nn.logsumexp(_log_joints(params, x)[0])
+  return jax.nn.logsumexp(log_joints(params, x)[0])
 
 
 @_batched
 def log_ptilde(params: Params, x: jax.Array) -> jax.Array:
   """log p~*(x) = log sum_h sqrt(p(x, h) q(h | x)); 2 log p~*(x) is the BiHM bound."""
-  log_p, log_q = _log_joints(params, x)
+  log_p, log_q = log_joints(params, x)
   return jax.nn.logsumexp((log_p + log_q) / 2.0)
 
 

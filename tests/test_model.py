@@ -1,0 +1,125 @@
+"""The two directed models: parameters, log-probabilities and ancestral samplers."""
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import bihm_jax as bh
+from tests import helpers
+
+NUM_DRAWS = 200_000
+
+
+def test_init_params_shapes_and_original_scheme():
+  params = bh.init_params(jax.random.PRNGKey(0), (6, 4, 3))
+  shapes = jax.tree.map(jnp.shape, params)
+  assert shapes == {
+      "p": {"prior": (3,), "layers": [{"w": (4, 6), "b": (6,)}, {"w": (3, 4), "b": (4,)}]},
+      "q": {"layers": [{"w": (6, 4), "b": (4,)}, {"w": (4, 3), "b": (3,)}]},
+  }
+  assert bh.layer_sizes_of(params) == (6, 4, 3)
+  for leaf in [params["p"]["prior"]] + [l["b"] for half in ("p", "q") for l in params[half]["layers"]]:
+    np.testing.assert_array_equal(leaf, -1.0)
+  w = params["q"]["layers"][0]["w"]   # n_in = 6, n_out = 4
+  bound = math.sqrt(6) / math.sqrt(10) / 6
+  assert float(jnp.max(jnp.abs(w))) <= bound and float(jnp.max(jnp.abs(w))) > bound / 2
+
+
+def test_init_params_schemes_and_errors():
+  glorot = bh.init_params(jax.random.PRNGKey(0), (6, 4), weight_init="glorot_uniform", bias_init=0.0)
+  assert float(jnp.std(glorot["p"]["layers"][0]["w"])) > 0.1
+  np.testing.assert_array_equal(glorot["q"]["layers"][0]["b"], 0.0)
+  custom = bh.init_params(jax.random.PRNGKey(0), (6, 4), weight_init=jax.nn.initializers.constant(0.5))
+  np.testing.assert_array_equal(custom["q"]["layers"][0]["w"], 0.5)
+  with pytest.raises(ValueError, match="unknown weight_init 'xavier'"):
+    bh.init_params(jax.random.PRNGKey(0), (6, 4), weight_init="xavier")
+  with pytest.raises(ValueError, match=r"layer_sizes\[1\] must be a positive integer, got 0"):
+    bh.init_params(jax.random.PRNGKey(0), (6, 0, 3))
+  with pytest.raises(ValueError, match="at least one latent layer"):
+    bh.init_params(jax.random.PRNGKey(0), (6,))
+
+
+@pytest.mark.parametrize("sizes", helpers.SIZES)
+def test_log_probs_match_independent_reference(sizes):
+  params = helpers.random_params(1, sizes)
+  xs, hss = jax.vmap(bh.sample_p, (None, 0))(params, jax.random.split(jax.random.PRNGKey(2), 20))
+  for i in range(20):
+    x, hs = xs[i], tuple(h[i] for h in hss)
+    np.testing.assert_allclose(bh.log_p(params, x, hs), helpers.reference_log_p(params, x, hs), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(bh.log_q(params, x, hs), helpers.reference_log_q(params, x, hs), rtol=1e-5, atol=1e-5)
+
+
+def _joint_log_p_table(params):
+  """log p(x, h) for every joint state, indexed by the bits of (x, h_1, ..., h_L) MSB first."""
+  sizes = bh.layer_sizes_of(params)
+  states = bh.exact.all_binary(sum(sizes))
+  x, h = states[:, :sizes[0]], bh.exact.split_latents(states[:, sizes[0]:], params)
+  return jax.vmap(bh.log_p, (None, 0, 0))(params, x, h)
+
+
+def _sample_p_indices(params, seed):
+  xs, hss = jax.vmap(bh.sample_p, (None, 0))(params, jax.random.split(jax.random.PRNGKey(seed), NUM_DRAWS))
+  for a in (xs,) + hss:
+    assert a.dtype == jnp.float32 and set(np.unique(a)) <= {0.0, 1.0}
+  return helpers.bits_to_index(jnp.concatenate((xs,) + hss, axis=1))
+
+
+@pytest.mark.parametrize("sizes", helpers.SIZES)
+def test_sample_p_draws_from_p(sizes):
+  params = helpers.random_params(3, sizes)
+  probs = np.exp(np.asarray(_joint_log_p_table(params), np.float64))
+  np.testing.assert_allclose(probs.sum(), 1.0, rtol=1e-5)
+  indices = _sample_p_indices(params, seed=4)
+  assert helpers.chi_square_pvalue(indices, probs) > helpers.MIN_PVALUE
+  # The test has power: draws from slightly different parameters are rejected.
+  nudged = jax.tree.map(lambda a: a + 0.1, params)
+  assert helpers.chi_square_pvalue(_sample_p_indices(nudged, seed=4), probs) < helpers.MIN_PVALUE
+
+
+@pytest.mark.parametrize("sizes", helpers.SIZES)
+def test_sample_q_draws_from_q(sizes):
+  params = helpers.random_params(5, sizes)
+  x = jnp.array([1, 0, 1, 1, 0, 0, 1, 0][:sizes[0]], jnp.float32)
+  all_h = bh.exact.split_latents(bh.exact.all_binary(sum(sizes[1:])), params)
+  probs = np.exp(np.asarray(jax.vmap(bh.log_q, (None, None, 0))(params, x, all_h), np.float64))
+  np.testing.assert_allclose(probs.sum(), 1.0, rtol=1e-5)
+
+  def indices(p, seed):
+    hs = jax.vmap(bh.sample_q, (None, 0, None))(p, jax.random.split(jax.random.PRNGKey(seed), NUM_DRAWS), x)
+    return helpers.bits_to_index(jnp.concatenate(hs, axis=1))
+
+  assert helpers.chi_square_pvalue(indices(params, 6), probs) > helpers.MIN_PVALUE
+  nudged = jax.tree.map(lambda a: a + 0.1, params)
+  assert helpers.chi_square_pvalue(indices(nudged, 6), probs) < helpers.MIN_PVALUE
+
+
+def test_extreme_logits_give_finite_log_probs_and_gradients():
+  sizes = (6, 4, 3)
+  params = jax.tree.map(lambda a: 100.0 * jnp.sign(a), helpers.random_params(7, sizes))
+  x = jnp.array([1, 0, 1, 0, 1, 0], jnp.float32)
+  hs = bh.sample_q(params, jax.random.PRNGKey(0), x)
+  flipped = tuple(1.0 - h for h in hs)
+  for h in (hs, flipped):
+    for fn in (bh.log_p, bh.log_q):
+      value, grads = jax.value_and_grad(fn)(params, x, h)
+      assert np.isfinite(value)
+      assert all(np.all(np.isfinite(g)) for g in jax.tree.leaves(grads))
+  # No clipping: with every weight and bias at +100 all logits are >= 100, so the all-zero
+  # latents cost exactly the sum of their logits (a clip at 1e-6 would cap each unit at 13.8).
+  saturated = jax.tree.map(lambda a: jnp.full_like(a, 100.0), params)
+  zeros = tuple(jnp.zeros(n) for n in sizes[1:])
+  np.testing.assert_allclose(bh.log_q(saturated, x, zeros), -(4 * 400.0 + 3 * 100.0), rtol=1e-6)
+  xb = jnp.stack([x, 1.0 - x])
+  for loss_fn in (bh.bihm_loss, bh.rws_loss):
+    (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, jax.random.PRNGKey(1), xb, 4)
+    assert np.isfinite(loss) and all(np.all(np.isfinite(v)) for v in metrics.values())
+    assert all(np.all(np.isfinite(g)) for g in jax.tree.leaves(grads))
+
+
+def test_per_sample_keys_give_distinct_samples():
+  params = helpers.random_params(8, (6, 4, 3), scale=0.1)
+  hs = jax.vmap(bh.sample_q, (None, 0, None))(params, jax.random.split(jax.random.PRNGKey(0), 64), jnp.ones(6))
+  assert len(np.unique(np.asarray(jnp.concatenate(hs, axis=1)), axis=0)) > 32
