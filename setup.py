@@ -18,9 +18,11 @@ setuptools.setup(
         "numpy",
         "absl-py",
         "ml_collections",
+        "tensorboardX",
+        "tqdm",
     ],
     extras_require={
-        "test": ["pytest", "scipy"],
+        "test": ["pytest", "scipy", "tensorflow-datasets"],
         "tfds": ["tensorflow-datasets"],
     },
 )

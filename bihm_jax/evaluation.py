@@ -1,0 +1,111 @@
+"""Likelihood estimates over whole data sets, with standard errors (reference section 3).
+
+`evaluate` reports, for each K, the mean and standard error over data points of the bound
+2 log p~*_K(x), of log p_K(x) (importance sampling with q), of log p*(x) = 2 log p~*_K(x) - log Z^2
+and of the Bhattacharyya distance estimate (log p_K(x) - 2 log p~*_K(x)) / 2, with log Z^2 and
+its standard error from `estimate_log_z2`. `write_results` stores the summary as JSON and the
+per-data-point values as `.npy` files.
+"""
+
+import json
+import math
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import numpy as np
+import tqdm
+
+from bihm_jax import estimators, model
+
+Params = model.Params
+
+
+def batched_estimates(params: Params, key: jax.Array, x: np.ndarray, k: int, batch_size: int, *,
+                      desc: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+  """`log_likelihood_estimates` over a whole data set, `batch_size` rows at a time.
+
+  The last batch is padded with zero rows whose values are dropped, so every call has the
+  same shape and compiles once. Batch i draws its samples under `fold_in(key, i)`.
+
+  Args:
+    params: BiHM parameters.
+    key: PRNG key.
+    x: (N, D) binary data.
+    k: samples per data point.
+    batch_size: rows per call.
+    desc: label of the progress bar (shown on a terminal only).
+
+  Returns:
+    `(bound, log_px)`, each an (N,) float32 numpy array of 2 log p~*_K(x) and log p_K(x).
+  """
+  n, dim = x.shape
+  num_batches = -(-n // batch_size)
+  padded = np.zeros((num_batches * batch_size, dim), np.float32)
+  padded[:n] = x
+  outputs = [
+      estimators.log_likelihood_estimates(params, jax.random.fold_in(key, i),
+                                          padded[i * batch_size:(i + 1) * batch_size], k)
+      for i in tqdm.trange(num_batches, desc=desc, disable=None, leave=False)]
+  bound, log_px = (np.concatenate(values)[:n] for values in zip(*jax.device_get(outputs)))
+  return bound, log_px
+
+
+def mean_and_stderr(values: np.ndarray) -> dict[str, float]:
+  """{"mean", "se"} of (N,) values; se = sample standard deviation / sqrt(N) (0 when N = 1)."""
+  values = np.asarray(values, np.float64)
+  se = float(np.std(values, ddof=1) / math.sqrt(len(values))) if len(values) > 1 else 0.0
+  return {"mean": float(np.mean(values)), "se": se}
+
+
+def evaluate(params: Params, key: jax.Array, x: np.ndarray, ks: Sequence[int], z_samples: int, *,
+             z_inner_k: int = 1, batch_size: int = 100) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+  """The test-set report of a trained model.
+
+  The same importance samples serve every K (sample j of a point is drawn from the same key
+  whatever K), so the estimates for increasing K are nested.
+
+  Args:
+    params: BiHM parameters.
+    key: PRNG key.
+    x: (N, D) binary data.
+    ks: sample counts K to report.
+    z_samples: outer samples (x, h) ~ p of the log Z^2 estimate.
+    z_inner_k: inner samples h' ~ q(h | x) per outer sample.
+    batch_size: data points per call.
+
+  Returns:
+    `(summary, arrays)`. `summary` is JSON-ready: num_points, log_z2, log_z2_se, z_samples,
+    z_inner_k, and under "k" -> str(K) the {"mean", "se"} of "two_log_ptilde", "log_px",
+    "log_pstar" (se combines both terms: sqrt(se_bound^2 + se_logz2^2)) and
+    "bhattacharyya". `arrays` holds the (N,) values "two_log_ptilde_k{K}" and "log_px_k{K}".
+  """
+  z_key, is_key = jax.random.split(key)
+  log_z2, log_z2_se = (float(v) for v in estimators.estimate_log_z2(params, z_key, z_samples, z_inner_k))
+  summary = {"num_points": int(x.shape[0]), "log_z2": log_z2, "log_z2_se": log_z2_se,
+             "z_samples": z_samples, "z_inner_k": z_inner_k, "k": {}}
+  arrays = {}
+  for k in ks:
+    bound, log_px = batched_estimates(params, is_key, x, k, batch_size, desc=f"K={k}")
+    bound_stats = mean_and_stderr(bound)
+    summary["k"][str(k)] = {
+        "two_log_ptilde": bound_stats,
+        "log_px": mean_and_stderr(log_px),
+        "log_pstar": {"mean": bound_stats["mean"] - log_z2,
+                      "se": math.hypot(bound_stats["se"], log_z2_se)},
+        "bhattacharyya": mean_and_stderr((log_px - bound) / 2.0),
+    }
+    arrays[f"two_log_ptilde_k{k}"] = bound
+    arrays[f"log_px_k{k}"] = log_px
+  return summary, arrays
+
+
+def write_results(folder: str | os.PathLike, summary: dict[str, Any],
+                  arrays: dict[str, np.ndarray]) -> None:
+  """Writes `folder/summary.json` and one `folder/<name>.npy` per array."""
+  os.makedirs(folder, exist_ok=True)
+  with open(os.path.join(folder, "summary.json"), "w", encoding="utf-8") as f:
+    json.dump(summary, f, indent=2)
+  for name, values in arrays.items():
+    np.save(os.path.join(folder, f"{name}.npy"), values)

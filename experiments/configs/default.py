@@ -1,0 +1,65 @@
+"""The defaults every training config starts from: the original code's set-up (reference section 2).
+
+Fields (`python -m experiments.train --config=... --config.FIELD=VALUE` overrides any of them):
+  dataset, dataset_options   the data set and the keyword options of `bihm_jax.data.load`
+  data_dir                   folder of the data files; None: the data module's default
+                             (BIHM_DATA_DIR, else a download)
+  layer_sizes                (D, n_1, ..., n_L): data size, then latent layers bottom to top
+  weight_init, bias_init     as in `bihm_jax.init_params`
+  method                     "bihm" (BiHM surrogate) or "rws" (reweighted wake-sleep)
+  bihm_baseline, rws_sleep   the 1/K baseline of the BiHM q update; the RWS sleep phase
+  seed                       initialisation, sampling and data order all derive from it
+  k                          importance samples per data point in a training step
+  batch_size                 examples per step; the ragged end of an epoch is dropped
+  optimizer, optimizer_kwargs  `optax.<optimizer>(learning_rate=schedule, **optimizer_kwargs)`
+  learning_rate, schedule    "constant", "cosine" (to 0 at num_epochs) or "exponential"
+  decay_rate                 learning-rate factor per epoch of the "exponential" schedule
+  num_epochs                 maximum number of epochs
+  patience                   early stopping: epochs without a better validation bound
+  valid_every_epochs, valid_k  validation period and the samples K of the validation bound
+  eval_batch_size            data points per call when validating and evaluating
+  checkpoint_every_epochs    period of checkpoints/latest.msgpack (also written at the end)
+  eval_ks, z_samples, z_inner_k  defaults of `experiments.evaluate`: the K values reported
+                             on the test split and the samples of the log Z^2 estimate
+"""
+
+from collections.abc import Sequence
+
+import ml_collections
+from ml_collections import config_dict
+
+
+def base_config(dataset: str, layer_sizes: Sequence[int]) -> ml_collections.ConfigDict:
+  """The default config for training a BiHM of `layer_sizes` on `dataset`."""
+  config = ml_collections.ConfigDict()
+  config.dataset = dataset
+  config.dataset_options = ml_collections.ConfigDict()
+  config.data_dir = config_dict.placeholder(str)
+  config.layer_sizes = tuple(layer_sizes)
+  config.weight_init = "original"
+  config.bias_init = -1.0
+
+  config.method = "bihm"
+  config.bihm_baseline = True
+  config.rws_sleep = False
+  config.seed = 0
+  config.k = 10
+  config.batch_size = 100
+
+  config.optimizer = "adam"
+  config.optimizer_kwargs = ml_collections.ConfigDict({"b1": 0.9, "b2": 0.999, "eps": 1e-8})
+  config.learning_rate = 1e-3
+  config.schedule = "constant"
+  config.decay_rate = 1.0
+
+  config.num_epochs = 10000
+  config.patience = 10
+  config.valid_every_epochs = 1
+  config.valid_k = 100
+  config.eval_batch_size = 100
+  config.checkpoint_every_epochs = 1
+
+  config.eval_ks = (1, 10, 100, 1000, 10000)
+  config.z_samples = 1_000_000
+  config.z_inner_k = 1
+  return config

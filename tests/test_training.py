@@ -1,0 +1,154 @@
+"""The training program end to end on the tiny synthetic model: outputs, resumption, failures."""
+
+import glob
+import importlib
+import os
+import shutil
+
+import jax
+import numpy as np
+import pytest
+
+from bihm_jax import checkpoints, evaluation, training
+from experiments.configs import synthetic
+
+NUM_EPOCHS = 4
+
+
+def small_config(**overrides):
+  config = synthetic.get_config()
+  config.update({"num_epochs": NUM_EPOCHS, "batch_size": 100, "valid_k": 10, "checkpoint_every_epochs": 2,
+                 **overrides})
+  return config
+
+
+def read_bytes(path):
+  with open(path, "rb") as f:
+    return f.read()
+
+
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory):
+  """An uninterrupted run: (workdir, summary)."""
+  workdir = str(tmp_path_factory.mktemp("full"))
+  return workdir, training.train_and_evaluate(small_config(), workdir)
+
+
+def test_run_writes_checkpoints_logs_summary_and_improves_the_bound(full_run):
+  workdir, summary = full_run
+  for name in ("config.json", "summary.json", "checkpoints/latest.msgpack", "checkpoints/best.msgpack"):
+    assert os.path.exists(os.path.join(workdir, name)), name
+  events = glob.glob(os.path.join(workdir, "events.out.tfevents.*"))
+  assert events
+  logged = b"".join(read_bytes(path) for path in events)
+  for tag in ("train/bound", "train/log_px", "train/ess", "train/grad_norm_p", "train/learning_rate",
+              "train/examples_per_sec", "valid/bound", "test/bound"):
+    assert tag.encode() in logged, tag
+  assert summary["epochs"] == NUM_EPOCHS and not summary["stopped_early"]
+
+  config = small_config()
+  initial = training.create_train_state(config, training.make_optimizer(config, 1)[0])
+  initial_bound, _ = evaluation.batched_estimates(initial.params, jax.random.PRNGKey(0),
+                                                  training.load_split(config, "valid"), config.valid_k, 100)
+  assert summary["best_valid_bound"] > np.mean(initial_bound) + 0.5
+  assert np.isfinite(summary["test_bound"])
+
+
+def test_epoch_function_is_traced_once():
+  config = small_config()
+  optimizer, schedule = training.make_optimizer(config, 20)
+  train_epoch = training.make_train_epoch(training.make_loss(config), optimizer, schedule, 100, False)
+  state = training.create_train_state(config, optimizer)
+  x = jax.device_put(training.load_split(config, "train"))
+  for epoch in range(2):
+    state, metrics = train_epoch(state, x, epoch)
+  assert metrics["bound"].shape == (20,)
+  assert train_epoch._cache_size() == 1
+
+
+def test_early_stopping_after_patience_epochs_without_a_better_bound(tmp_path):
+  # Updates far below float32 resolution leave the parameters, hence the bound, unchanged.
+  config = small_config(num_epochs=10, patience=2, learning_rate=1e-30)
+  summary = training.train_and_evaluate(config, str(tmp_path))
+  assert summary["stopped_early"]
+  assert (summary["epochs"], summary["best_epoch"]) == (3, 1)
+  assert training.load_checkpoint(str(tmp_path), "latest")[2]["epoch"] == 3
+
+
+class Interrupt(Exception):
+  pass
+
+
+def test_interrupted_then_resumed_run_equals_uninterrupted_run(full_run, tmp_path):
+  workdir = str(tmp_path)
+
+  def interrupt_after_epoch_3(epoch, scalars):
+    if epoch == 3:
+      raise Interrupt
+
+  with pytest.raises(Interrupt):
+    training.train_and_evaluate(small_config(), workdir, on_epoch_end=interrupt_after_epoch_3)
+  # Checkpoints every 2 epochs: the resumed run repeats epoch 3.
+  assert training.load_checkpoint(workdir, "latest")[2]["epoch"] == 2
+  training.train_and_evaluate(small_config(), workdir)
+
+  _, expected, _ = training.load_checkpoint(full_run[0], "latest")
+  _, actual, _ = training.load_checkpoint(workdir, "latest")
+  for a, b in zip(jax.tree.leaves(expected), jax.tree.leaves(actual)):
+    np.testing.assert_array_equal(a, b)
+  for name in ("latest", "best"):
+    path = f"checkpoints/{name}.msgpack"
+    assert read_bytes(os.path.join(full_run[0], path)) == read_bytes(os.path.join(workdir, path)), name
+
+
+def test_non_finite_update_stops_with_the_step_and_keeps_the_last_checkpoint(full_run, tmp_path):
+  workdir = str(tmp_path / "run")
+  shutil.copytree(full_run[0], workdir)
+  before = {name: read_bytes(os.path.join(workdir, "checkpoints", name))
+            for name in ("latest.msgpack", "best.msgpack")}
+  # An infinite learning rate makes the first update of the resumed epoch non-finite.
+  with pytest.raises(FloatingPointError, match=f"step {full_run[1]['steps']} "):
+    training.train_and_evaluate(small_config(num_epochs=NUM_EPOCHS + 2, learning_rate=float("inf")), workdir)
+  for name, content in before.items():
+    assert read_bytes(os.path.join(workdir, "checkpoints", name)) == content, name
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (dict(dataset="no_such_data"), "config.dataset"),
+    (dict(layer_sizes=(8, 0, 3)), r"config.layer_sizes\[1\]"),
+    (dict(k=0), "config.k "),
+    (dict(layer_sizes=(9, 5, 3)), r"config.layer_sizes\[0\] = 9 does not match the data dimension 8"),
+    (dict(method="vae"), "config.method"),
+    (dict(optimizer="no_such_optimizer"), "config.optimizer"),
+])
+def test_config_errors_fail_before_training_and_name_the_field(tmp_path, overrides, message):
+  workdir = str(tmp_path / "run")
+  with pytest.raises(ValueError, match=message):
+    training.train_and_evaluate(small_config(**overrides), workdir)
+  assert not os.path.exists(workdir)
+
+
+def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
+  path = str(tmp_path / "ckpt.msgpack")
+  checkpoints.save(path, {"a": np.arange(3)})
+
+  def fail(*args):
+    raise OSError("disk full")
+
+  monkeypatch.setattr(os, "replace", fail)
+  with pytest.raises(OSError):
+    checkpoints.save(path, {"a": np.arange(3) + 1})
+  np.testing.assert_array_equal(checkpoints.restore(path, {"a": np.zeros(3, int)})["a"], np.arange(3))
+  assert os.listdir(tmp_path) == ["ckpt.msgpack"]
+
+
+CONFIG_NAMES = sorted(
+    os.path.basename(path)[:-3] for path in glob.glob(os.path.join(os.path.dirname(synthetic.__file__), "*.py"))
+    if os.path.basename(path) not in ("__init__.py", "default.py"))
+
+
+@pytest.mark.parametrize("name", CONFIG_NAMES)
+def test_every_config_file_is_valid(name):
+  config = importlib.import_module(f"experiments.configs.{name}").get_config()
+  training.validate_config(config)
+  assert config.method in ("bihm", "rws")
