@@ -130,8 +130,8 @@ def _log_z2_term(params: Params, key: jax.Array, inner_k: int) -> jax.Array:
   E[exp(s)] = sum_x sum_h p(x,h) sqrt(q(h|x)/p(x,h)) p~*(x) = sum_x p~*(x)^2 = Z^2.
   """
   outer_key, inner_key = jax.random.split(key)
-  x, hs = model.sample_p(params, outer_key)
-  log_ratio = (model.log_q(params, x, hs) - model.log_p(params, x, hs)) / 2.0
+  x, hs, log_p_outer = model.sample_p_and_log_p(params, outer_key)
+  log_ratio = (model.log_q(params, x, hs) - log_p_outer) / 2.0
   log_p, log_q = importance_log_weights(params, sample_keys(inner_key, 0, inner_k), x)
   return log_ratio + jax.nn.logsumexp((log_p - log_q) / 2.0) - math.log(inner_k)
 

@@ -135,21 +135,32 @@ def sample_q(params: Params, key: jax.Array, x: jax.Array) -> Latents:
   return sample_q_and_log_q(params, key, x)[0]
 
 
-def sample_p(params: Params, key: jax.Array) -> tuple[jax.Array, Latents]:
-  """Ancestral sample of the top-down model: h_L ~ p(h_L), then h_l ~ p(h_l | h_{l+1}).
+def sample_p_and_log_p(params: Params, key: jax.Array) -> tuple[jax.Array, Latents, jax.Array]:
+  """Ancestral sample of the top-down model, h_L ~ p(h_L) then h_l ~ p(h_l | h_{l+1}), scoring
+  each draw with the logits it came from.
 
   Returns:
-    `(x, hs)`: x of shape (D,) and latents `(h_1, ..., h_L)`, all float32 0/1.
+    `(x, hs, log_p)`: x of shape (D,), latents `(h_1, ..., h_L)` (all float32 0/1), and the
+    scalar log p(x, h).
   """
   layers = params["p"]["layers"]
   keys = jax.random.split(key, len(layers) + 1)
   h = bernoulli.sample(keys[-1], params["p"]["prior"])
+  total = bernoulli.log_prob(params["p"]["prior"], h)
   top_down = [h]
   for l in reversed(range(len(layers))):
-    h = bernoulli.sample(keys[l], _logits(layers[l], h))
+    logits = _logits(layers[l], h)
+    h = bernoulli.sample(keys[l], logits)
+    total += bernoulli.log_prob(logits, h)
     top_down.append(h)
   x, *hs = reversed(top_down)
-  return x, tuple(hs)
+  return x, tuple(hs), total
+
+
+def sample_p(params: Params, key: jax.Array) -> tuple[jax.Array, Latents]:
+  """Draws `(x, (h_1, ..., h_L))` ~ p(x, h) by ancestral sampling; all float32 0/1."""
+  x, hs, _ = sample_p_and_log_p(params, key)
+  return x, hs
 
 
 def log_p(params: Params, x: jax.Array, hs: Latents) -> jax.Array:
