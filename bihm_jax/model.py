@@ -12,6 +12,7 @@ A latent sample `hs` is a tuple `(h_1, ..., h_L)` of float32 0/1 vectors.
 """
 
 from collections.abc import Callable, Sequence
+import itertools
 import math
 from typing import Any
 
@@ -108,6 +109,11 @@ def _logits(layer: Params, below_or_above: jax.Array) -> jax.Array:
   return below_or_above @ layer["w"] + layer["b"]
 
 
+def _uniforms(key: jax.Array, sizes: Sequence[int]) -> list[jax.Array]:
+  """Independent U[0, 1) vectors of the given sizes, from one call to the generator."""
+  return jnp.split(jax.random.uniform(key, (sum(sizes),)), list(itertools.accumulate(sizes))[:-1])
+
+
 def sample_q_and_log_q(params: Params, key: jax.Array, x: jax.Array) -> tuple[Latents, jax.Array]:
   """Bottom-up sweep h_l ~ q(h_l | h_{l-1}), scoring each draw with the logits it came from.
 
@@ -120,12 +126,12 @@ def sample_q_and_log_q(params: Params, key: jax.Array, x: jax.Array) -> tuple[La
     `(hs, log_q)`: the latents `(h_1, ..., h_L)` and the scalar log q(h | x). The
     log-probability is differentiable in `params["q"]` with the samples held fixed.
   """
-  keys = jax.random.split(key, len(params["q"]["layers"]))
+  layers = params["q"]["layers"]
+  uniforms = _uniforms(key, [layer["b"].shape[0] for layer in layers])
   h, hs, total = x, [], 0.0
-  for layer, layer_key in zip(params["q"]["layers"], keys):
-    logits = _logits(layer, h)
-    h = bernoulli.sample(layer_key, logits)
-    total += bernoulli.log_prob(logits, h)
+  for layer, uniform in zip(layers, uniforms):
+    h, log_prob = bernoulli.sample_and_log_prob(uniform, _logits(layer, h))
+    total += log_prob
     hs.append(h)
   return tuple(hs), total
 
@@ -144,14 +150,12 @@ def sample_p_and_log_p(params: Params, key: jax.Array) -> tuple[jax.Array, Laten
     scalar log p(x, h).
   """
   layers = params["p"]["layers"]
-  keys = jax.random.split(key, len(layers) + 1)
-  h = bernoulli.sample(keys[-1], params["p"]["prior"])
-  total = bernoulli.log_prob(params["p"]["prior"], h)
+  uniforms = _uniforms(key, [layer["b"].shape[0] for layer in layers] + [params["p"]["prior"].shape[0]])
+  h, total = bernoulli.sample_and_log_prob(uniforms[-1], params["p"]["prior"])
   top_down = [h]
   for l in reversed(range(len(layers))):
-    logits = _logits(layers[l], h)
-    h = bernoulli.sample(keys[l], logits)
-    total += bernoulli.log_prob(logits, h)
+    h, log_prob = bernoulli.sample_and_log_prob(uniforms[l], _logits(layers[l], h))
+    total += log_prob
     top_down.append(h)
   x, *hs = reversed(top_down)
   return x, tuple(hs), total
