@@ -16,22 +16,25 @@ K = 10_000
 RWS_K = 100_000
 
 
-def _model(sizes, scale):
+def _model(sizes, scale, num_points):
   params = helpers.random_params(31, sizes, scale=scale)
-  x = exact.all_binary(sizes[0])[jax.random.choice(jax.random.PRNGKey(32), 2 ** sizes[0], (16,), replace=False)]
+  x = exact.all_binary(sizes[0])[jax.random.choice(jax.random.PRNGKey(32), 2 ** sizes[0], (num_points,), replace=False)]
   return params, x
 
 
 @pytest.fixture(scope="module", params=helpers.SIZES, ids=str)
 def model(request):
-  return _model(request.param, scale=1.0)
+  """64 data points: the relative error of the mean gradient falls as 1/sqrt(points) (the mean
+  itself does not shrink), and with 16 points the (8, 5, 3, 2) q gradient's error sat at 4.9 to
+  5.2% from one set of draws to another, too close to the 5% criterion to test anything."""
+  return _model(request.param, scale=1.0, num_points=64)
 
 
 @pytest.fixture(scope="module", params=helpers.SIZES, ids=str)
 def rws_model(request):
   """Median D_B of 0.4 nats (p and q differ), and chi^2(p(h|x) || q(h|x)) / RWS_K < 2e-3 at
   every x, so each self-normalised estimate has relative standard error below 4.5%."""
-  params, x = _model(request.param, scale=0.5)
+  params, x = _model(request.param, scale=0.5, num_points=16)
   _, chi_square = helpers.importance_relative_variances(params, x)
   assert np.max(chi_square) / RWS_K < 2e-3
   return params, x
