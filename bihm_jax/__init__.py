@@ -8,9 +8,13 @@ Training surrogates (loss, metrics):
   bihm_loss, rws_loss
 Ground truth by enumeration for tiny models:
   bihm_jax.exact
+Samplers of p* (Gibbs with importance resampling, inpainting) and image grids:
+  bihm_jax.sampling, bihm_jax.images
+Data, training, evaluation, several devices:
+  bihm_jax.data, bihm_jax.training, bihm_jax.evaluation, bihm_jax.distributed
 """
 
-from bihm_jax import exact
+from bihm_jax import exact, images, sampling
 from bihm_jax.estimators import estimate_log_z2, log_likelihood_estimates, log_ptilde_bound, log_px_is
 from bihm_jax.model import init_params, layer_sizes_of, log_p, log_q, sample_p, sample_q
 from bihm_jax.objectives import bihm_loss, rws_loss
@@ -21,6 +25,7 @@ __all__ = [
     "bihm_loss",
     "estimate_log_z2",
     "exact",
+    "images",
     "init_params",
     "layer_sizes_of",
     "log_likelihood_estimates",
@@ -31,4 +36,5 @@ __all__ = [
     "rws_loss",
     "sample_p",
     "sample_q",
+    "sampling",
 ]

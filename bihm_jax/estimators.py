@@ -44,6 +44,22 @@ def importance_log_weights(params: Params, keys: jax.Array, x: jax.Array) -> tup
   return jax.vmap(one)(keys)
 
 
+def log_ptilde_estimate(params: Params, key: jax.Array, x: jax.Array, k: int) -> jax.Array:
+  """log of the unbiased estimate (1/K) sum_k sqrt(p(x, h^(k)) / q(h^(k) | x)) of p~*(x).
+
+  Args:
+    params: BiHM parameters.
+    key: PRNG key of the K samples h^(k) ~ q(h | x).
+    x: (D,) data vector.
+    k: number of samples.
+
+  Returns:
+    () the log-estimate.
+  """
+  log_p, log_q = importance_log_weights(params, sample_keys(key, 0, k), x)
+  return jax.nn.logsumexp((log_p - log_q) / 2.0) - math.log(k)
+
+
 def _chunking(k: int, batch: int, chunk_size: int | None) -> tuple[int, int]:
   """(samples per chunk, number of chunks) for K samples of each of `batch` points."""
   if k < 1:
@@ -132,13 +148,13 @@ def _log_z2_term(params: Params, key: jax.Array, inner_k: int) -> jax.Array:
   outer_key, inner_key = jax.random.split(key)
   x, hs, log_p_outer = model.sample_p_and_log_p(params, outer_key)
   log_ratio = (model.log_q(params, x, hs) - log_p_outer) / 2.0
-  log_p, log_q = importance_log_weights(params, sample_keys(inner_key, 0, inner_k), x)
-  return log_ratio + jax.nn.logsumexp((log_p - log_q) / 2.0) - math.log(inner_k)
+  return log_ratio + log_ptilde_estimate(params, inner_key, x, inner_k)
 
 
-@functools.partial(jax.jit, static_argnames=("num_samples", "inner_k", "chunk_size"))
+@functools.partial(jax.jit, static_argnames=("num_samples", "inner_k", "chunk_size", "sample_sharding"))
 def estimate_log_z2(params: Params, key: jax.Array, num_samples: int, inner_k: int = 1,
-                    chunk_size: int | None = None) -> tuple[jax.Array, jax.Array]:
+                    chunk_size: int | None = None,
+                    sample_sharding: jax.sharding.Sharding | None = None) -> tuple[jax.Array, jax.Array]:
   """Unbiased estimate of Z^2 = sum_x p~*(x)^2, returned in log space.
 
   Args:
@@ -147,6 +163,8 @@ def estimate_log_z2(params: Params, key: jax.Array, num_samples: int, inner_k: i
     num_samples: outer samples (x, h) ~ p (static).
     inner_k: samples h' ~ q(h | x) per outer sample (static).
     chunk_size: outer samples per chunk (static); default bounds memory.
+    sample_sharding: how to lay out each chunk's samples over devices (static), e.g. split
+      along a data mesh (`distributed.estimate_log_z2`); None: the compiler's choice.
 
   Returns:
     `(log_z2, stderr)`: the log of the sample mean of the unbiased terms, and its standard
@@ -157,7 +175,10 @@ def estimate_log_z2(params: Params, key: jax.Array, num_samples: int, inner_k: i
   chunk, num_chunks = _chunking(num_samples, inner_k, chunk_size)
 
   def per_chunk(first):
-    return jax.vmap(lambda k: _log_z2_term(params, k, inner_k))(sample_keys(key, first, chunk))
+    keys = sample_keys(key, first, chunk)
+    if sample_sharding is not None:
+      keys = jax.lax.with_sharding_constraint(keys, sample_sharding)
+    return jax.vmap(lambda k: _log_z2_term(params, k, inner_k))(keys)
 
   lse_s, lse_2s = _chunked_logsumexps(per_chunk, num_samples, chunk, num_chunks)
   log_n = math.log(num_samples)

@@ -105,8 +105,9 @@ def init_params(
   }
 
 
-def _logits(layer: Params, below_or_above: jax.Array) -> jax.Array:
-  return below_or_above @ layer["w"] + layer["b"]
+def logits(layer: Params, inputs: jax.Array) -> jax.Array:
+  """Logits `inputs @ w + b` of a layer {"w": (n_in, n_out), "b": (n_out,)}; inputs (..., n_in)."""
+  return inputs @ layer["w"] + layer["b"]
 
 
 def _uniforms(key: jax.Array, sizes: Sequence[int]) -> list[jax.Array]:
@@ -130,7 +131,7 @@ def sample_q_and_log_q(params: Params, key: jax.Array, x: jax.Array) -> tuple[La
   uniforms = _uniforms(key, [layer["b"].shape[0] for layer in layers])
   h, hs, total = x, [], 0.0
   for layer, uniform in zip(layers, uniforms):
-    h, log_prob = bernoulli.sample_and_log_prob(uniform, _logits(layer, h))
+    h, log_prob = bernoulli.sample_and_log_prob(uniform, logits(layer, h))
     total += log_prob
     hs.append(h)
   return tuple(hs), total
@@ -154,7 +155,7 @@ def sample_p_and_log_p(params: Params, key: jax.Array) -> tuple[jax.Array, Laten
   h, total = bernoulli.sample_and_log_prob(uniforms[-1], params["p"]["prior"])
   top_down = [h]
   for l in reversed(range(len(layers))):
-    h, log_prob = bernoulli.sample_and_log_prob(uniforms[l], _logits(layers[l], h))
+    h, log_prob = bernoulli.sample_and_log_prob(uniforms[l], logits(layers[l], h))
     total += log_prob
     top_down.append(h)
   x, *hs = reversed(top_down)
@@ -172,7 +173,7 @@ def log_p(params: Params, x: jax.Array, hs: Latents) -> jax.Array:
   states = (x,) + tuple(hs)
   total = bernoulli.log_prob(params["p"]["prior"], states[-1])
   for l, layer in enumerate(params["p"]["layers"]):
-    total += bernoulli.log_prob(_logits(layer, states[l + 1]), states[l])
+    total += bernoulli.log_prob(logits(layer, states[l + 1]), states[l])
   return total
 
 
@@ -181,5 +182,5 @@ def log_q(params: Params, x: jax.Array, hs: Latents) -> jax.Array:
   states = (x,) + tuple(hs)
   total = 0.0
   for l, layer in enumerate(params["q"]["layers"]):
-    total += bernoulli.log_prob(_logits(layer, states[l]), states[l + 1])
+    total += bernoulli.log_prob(logits(layer, states[l]), states[l + 1])
   return total
