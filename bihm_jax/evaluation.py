@@ -5,29 +5,45 @@
 and of the Bhattacharyya distance estimate (log p_K(x) - 2 log p~*_K(x)) / 2, with log Z^2 and
 its standard error from `estimate_log_z2`. `write_results` stores the summary as JSON and the
 per-data-point values as `.npy` files.
+
+Both run data-parallel over a mesh of devices (`bihm_jax.distributed`; default: all of them):
+data points and Z^2 samples are split over the devices and draw the keys they would draw on one
+device, so the results are those of one device up to the order of float sums. With several
+processes, every process passes the same arguments and gets the same results.
 """
 
+import functools
 import json
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
+from jax.sharding import Mesh
 import numpy as np
 import tqdm
 
-from bihm_jax import estimators, model
+from bihm_jax import distributed, estimators, model
 
 Params = model.Params
 
 
+@functools.cache
+def _sharded_estimates(mesh: Mesh) -> Callable[..., tuple[jax.Array, jax.Array]]:
+  """`log_likelihood_estimates` returning replicated values, readable in every process."""
+  return jax.jit(estimators.log_likelihood_estimates, static_argnames=("k", "chunk_size"),
+                 out_shardings=distributed.replicated(mesh))
+
+
 def batched_estimates(params: Params, key: jax.Array, x: np.ndarray, k: int, batch_size: int, *,
-                      desc: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+                      desc: str | None = None, mesh: Mesh | None = None) -> tuple[np.ndarray, np.ndarray]:
   """`log_likelihood_estimates` over a whole data set, `batch_size` rows at a time.
 
   The last batch is padded with zero rows whose values are dropped, so every call has the
-  same shape and compiles once. Batch i draws its samples under `fold_in(key, i)`.
+  same shape and compiles once. Batch i draws its samples under `fold_in(key, i)`. Each batch
+  is split over the devices of `mesh`, padded with zero rows to a multiple of their number
+  (which leaves the keys of the real rows as they are).
 
   Args:
     params: BiHM parameters.
@@ -35,20 +51,29 @@ def batched_estimates(params: Params, key: jax.Array, x: np.ndarray, k: int, bat
     x: (N, D) binary data.
     k: samples per data point.
     batch_size: rows per call.
-    desc: label of the progress bar (shown on a terminal only).
+    desc: label of the progress bar (shown on a terminal of the lead process only).
+    mesh: the data mesh; default: all devices.
 
   Returns:
     `(bound, log_px)`, each an (N,) float32 numpy array of 2 log p~*_K(x) and log p_K(x).
   """
+  mesh = distributed.data_mesh() if mesh is None else mesh
   n, dim = x.shape
   num_batches = -(-n // batch_size)
+  rows = distributed.padded_size(batch_size, mesh)
   padded = np.zeros((num_batches * batch_size, dim), np.float32)
   padded[:n] = x
+  padded = np.pad(padded.reshape(num_batches, batch_size, dim), ((0, 0), (0, rows - batch_size), (0, 0)))
+  params, key = distributed.put((params, key), distributed.replicated(mesh))
+  # About MAX_CHUNK_ELEMENTS samples in flight per device.
+  chunk_size = max(1, estimators.MAX_CHUNK_ELEMENTS * mesh.size // rows)
   outputs = [
-      estimators.log_likelihood_estimates(params, jax.random.fold_in(key, i),
-                                          padded[i * batch_size:(i + 1) * batch_size], k)
-      for i in tqdm.trange(num_batches, desc=desc, disable=None, leave=False)]
-  bound, log_px = (np.concatenate(values)[:n] for values in zip(*jax.device_get(outputs)))
+      _sharded_estimates(mesh)(params, jax.random.fold_in(key, i),
+                               distributed.put(padded[i], distributed.batch_sharding(mesh)), k, chunk_size)
+      for i in tqdm.trange(num_batches, desc=desc, disable=None if distributed.is_lead_process() else True,
+                           leave=False)]
+  bound, log_px = (np.stack(values)[:, :batch_size].reshape(-1)[:n]
+                   for values in zip(*jax.device_get(outputs)))
   return bound, log_px
 
 
@@ -60,7 +85,8 @@ def mean_and_stderr(values: np.ndarray) -> dict[str, float]:
 
 
 def evaluate(params: Params, key: jax.Array, x: np.ndarray, ks: Sequence[int], z_samples: int, *,
-             z_inner_k: int = 1, batch_size: int = 100) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+             z_inner_k: int = 1, batch_size: int = 100,
+             mesh: Mesh | None = None) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
   """The test-set report of a trained model.
 
   The same importance samples serve every K (sample j of a point is drawn from the same key
@@ -74,6 +100,7 @@ def evaluate(params: Params, key: jax.Array, x: np.ndarray, ks: Sequence[int], z
     z_samples: outer samples (x, h) ~ p of the log Z^2 estimate.
     z_inner_k: inner samples h' ~ q(h | x) per outer sample.
     batch_size: data points per call.
+    mesh: the data mesh; default: all devices.
 
   Returns:
     `(summary, arrays)`. `summary` is JSON-ready: num_points, log_z2, log_z2_se, z_samples,
@@ -81,13 +108,16 @@ def evaluate(params: Params, key: jax.Array, x: np.ndarray, ks: Sequence[int], z
     "log_pstar" (se combines both terms: sqrt(se_bound^2 + se_logz2^2)) and
     "bhattacharyya". `arrays` holds the (N,) values "two_log_ptilde_k{K}" and "log_px_k{K}".
   """
+  mesh = distributed.data_mesh() if mesh is None else mesh
+  params, key = distributed.put((params, key), distributed.replicated(mesh))
   z_key, is_key = jax.random.split(key)
-  log_z2, log_z2_se = (float(v) for v in estimators.estimate_log_z2(params, z_key, z_samples, z_inner_k))
+  log_z2, log_z2_se = (float(v) for v in distributed.estimate_log_z2(params, z_key, z_samples, z_inner_k,
+                                                                      mesh))
   summary = {"num_points": int(x.shape[0]), "log_z2": log_z2, "log_z2_se": log_z2_se,
              "z_samples": z_samples, "z_inner_k": z_inner_k, "k": {}}
   arrays = {}
   for k in ks:
-    bound, log_px = batched_estimates(params, is_key, x, k, batch_size, desc=f"K={k}")
+    bound, log_px = batched_estimates(params, is_key, x, k, batch_size, desc=f"K={k}", mesh=mesh)
     bound_stats = mean_and_stderr(bound)
     summary["k"][str(k)] = {
         "two_log_ptilde": bound_stats,

@@ -14,6 +14,12 @@ which the state carries. Step s draws its samples from fold_in(fold_in(rng, 0), 
 orders the data by fold_in(fold_in(rng, 1), e), and validation and test use fold_in(rng, 2).
 Restarting in the same workdir resumes from the latest checkpoint (epoch granularity) and
 repeats exactly what an uninterrupted run computes.
+
+Devices and processes: training runs data-parallel over all devices (`bihm_jax.distributed`).
+The epoch's data order is global, each step's batch is split over the devices, and the state
+is replicated; the results are those of one device up to the order of float sums. With
+several processes, the workdir must be one folder that all of them see: process 0 writes it,
+the others only read its checkpoints.
 """
 
 from collections.abc import Callable
@@ -34,7 +40,7 @@ import optax
 import tensorboardX
 import tqdm
 
-from bihm_jax import checkpoints, data, evaluation, model, objectives
+from bihm_jax import checkpoints, data, distributed, evaluation, model, objectives
 
 Params = model.Params
 Config = ml_collections.ConfigDict
@@ -97,6 +103,9 @@ def validate_config(config: Config) -> None:
   for field in _POSITIVE_INT_FIELDS:
     if not _is_positive_int(config[field]):
       raise ValueError(f"config.{field} must be an integer >= 1, got {config[field]!r}")
+  if config.batch_size % jax.device_count():
+    raise ValueError(f"config.batch_size = {config.batch_size} must be a multiple of the number of devices "
+                     f"{jax.device_count()}, over which each batch is split")
   for i, k in enumerate(config.eval_ks):
     if not _is_positive_int(k):
       raise ValueError(f"config.eval_ks[{i}] must be an integer >= 1, got {k!r}")
@@ -151,12 +160,14 @@ def load_split(config: Config, split: str) -> np.ndarray:
 
 
 def make_train_epoch(loss_fn: LossFn, optimizer: optax.GradientTransformation, schedule: optax.Schedule,
-                     batch_size: int, binarize: bool
+                     batch_size: int, binarize: bool, mesh: jax.sharding.Mesh | None = None
                      ) -> Callable[..., tuple[TrainState, dict[str, jax.Array]]]:
   """The jit-compiled `train_epoch(state, train_x, epoch) -> (state, metrics)`.
 
   One call runs a whole epoch as a `lax.scan` over the (N // batch_size, batch_size, D)
-  batches that `data.epoch_batches` draws from the epoch's key; `state` is donated.
+  batches that `data.epoch_batches` draws from the epoch's key; `state` is donated. With a
+  `mesh`, each batch is split over its devices; the state, the data and the metrics are
+  replicated.
 
   Args:
     loss_fn: `(params, key, x) -> (loss, metrics)`, e.g. `bihm_loss` with K bound.
@@ -164,6 +175,8 @@ def make_train_epoch(loss_fn: LossFn, optimizer: optax.GradientTransformation, s
     schedule: its learning-rate schedule (logged only).
     batch_size: examples per step (static).
     binarize: draw a fresh binarization of the data every epoch.
+    mesh: the data mesh to split each batch over (batch_size a multiple of its size); None:
+      a plain jit on the default device.
 
   Returns:
     The epoch function; `metrics` holds (num_steps,) arrays: the loss metrics, "loss",
@@ -184,13 +197,17 @@ def make_train_epoch(loss_fn: LossFn, optimizer: optax.GradientTransformation, s
                    finite=finite)
     return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
 
-  @functools.partial(jax.jit, donate_argnums=0)
   def train_epoch(state: TrainState, train_x: jax.Array, epoch: jax.Array):
     batches = data.epoch_batches(_stream_key(state.rng, _DATA_STREAM, epoch), train_x, batch_size,
                                  binarize=binarize)
+    if mesh is not None:
+      batches = jax.lax.with_sharding_constraint(batches, distributed.batch_sharding(mesh, axis=1))
     return jax.lax.scan(train_step, state, batches)
 
-  return train_epoch
+  if mesh is None:
+    return jax.jit(train_epoch, donate_argnums=0)
+  replicated = distributed.replicated(mesh)
+  return jax.jit(train_epoch, donate_argnums=0, in_shardings=replicated, out_shardings=replicated)
 
 
 def _initial_loop() -> dict[str, Any]:
@@ -244,9 +261,9 @@ def train_and_evaluate(config: Config, workdir: str, *,
       written, with the epoch number (from 1) and the scalars logged for it.
 
   Returns:
-    The final metrics, also written to `workdir/summary.json`: epochs, steps, best_epoch,
-    best_valid_bound, stopped_early, test_bound and test_log_px (means over the test split
-    with `valid_k` samples, of the best checkpoint), run_seconds.
+    The final metrics, also written to `workdir/summary.json` (by process 0): epochs, steps,
+    best_epoch, best_valid_bound, stopped_early, test_bound and test_log_px (means over the test
+    split with `valid_k` samples, of the best checkpoint), run_seconds.
   """
   validate_config(config)
   run_start = time.perf_counter()
@@ -255,9 +272,11 @@ def train_and_evaluate(config: Config, workdir: str, *,
   if steps_per_epoch < 1:
     raise ValueError(f"config.batch_size = {config.batch_size} exceeds the {train_x.shape[0]} training "
                      f"examples of dataset {config.dataset!r}")
-  os.makedirs(workdir, exist_ok=True)
-  with open(os.path.join(workdir, "config.json"), "w", encoding="utf-8") as f:
-    f.write(config.to_json(indent=2))
+  lead = distributed.is_lead_process()
+  if lead:
+    os.makedirs(workdir, exist_ok=True)
+    with open(os.path.join(workdir, "config.json"), "w", encoding="utf-8") as f:
+      f.write(config.to_json(indent=2))
 
   latest_path, best_path = _checkpoint_paths(workdir)
   optimizer, schedule = make_optimizer(config, steps_per_epoch)
@@ -265,21 +284,24 @@ def train_and_evaluate(config: Config, workdir: str, *,
   if restored is None:
     state, loop = create_train_state(config, optimizer), _initial_loop()
   else:
-    state, loop = jax.device_put(restored["state"]), restored["loop"]
+    state, loop = restored["state"], restored["loop"]
     logging.info("Resuming from %s after epoch %d.", latest_path, loop["epoch"])
+  mesh = distributed.data_mesh()
+  state, train_x = distributed.put((state, train_x), distributed.replicated(mesh))
   train_epoch = make_train_epoch(make_loss(config), optimizer, schedule, config.batch_size,
-                                 data.is_dynamic(config.dataset))
-  train_x = jax.device_put(train_x)
+                                 data.is_dynamic(config.dataset), mesh)
   eval_key = jax.random.fold_in(state.rng, _EVAL_STREAM)
 
   def save(path: str) -> None:
-    checkpoints.save(path, {"state": state, "loop": loop})
+    if lead:
+      checkpoints.save(path, {"state": state, "loop": loop})
 
   def running() -> bool:
     return loop["epoch"] < config.num_epochs and loop["epochs_without_improvement"] < config.patience
 
-  with tensorboardX.SummaryWriter(workdir) as writer, tqdm.tqdm(
-      total=config.num_epochs, initial=loop["epoch"], unit="epoch", disable=None) as progress:
+  with tensorboardX.SummaryWriter(workdir, write_to_disk=lead) as writer, tqdm.tqdm(
+      total=config.num_epochs, initial=loop["epoch"], unit="epoch",
+      disable=None if lead else True) as progress:
     while running():
       first_step, start = loop["epoch"] * steps_per_epoch, time.perf_counter()
       state, metrics = train_epoch(state, train_x, loop["epoch"])
@@ -293,7 +315,7 @@ def train_and_evaluate(config: Config, workdir: str, *,
 
       if epoch % config.valid_every_epochs == 0 or epoch == config.num_epochs:
         bound, log_px = evaluation.batched_estimates(state.params, eval_key, valid_x, config.valid_k,
-                                                     config.eval_batch_size, desc="validation")
+                                                     config.eval_batch_size, desc="validation", mesh=mesh)
         scalars["valid/bound"], scalars["valid/log_px"] = float(np.mean(bound)), float(np.mean(log_px))
         if scalars["valid/bound"] > loop["best_valid_bound"]:
           loop.update(best_epoch=epoch, best_valid_bound=scalars["valid/bound"], epochs_without_improvement=0)
@@ -314,10 +336,11 @@ def train_and_evaluate(config: Config, workdir: str, *,
       if on_epoch_end is not None:
         on_epoch_end(epoch, scalars)
 
+    distributed.barrier("best checkpoint written")
     best = _restore(best_path, config, optimizer)
     test_bound, test_log_px = evaluation.batched_estimates(
         best["state"].params, eval_key, load_split(config, "test"), config.valid_k, config.eval_batch_size,
-        desc="test")
+        desc="test", mesh=mesh)
     summary = {
         "epochs": loop["epoch"],
         "steps": loop["epoch"] * steps_per_epoch,
@@ -330,7 +353,8 @@ def train_and_evaluate(config: Config, workdir: str, *,
     }
     writer.add_scalar("test/bound", summary["test_bound"], summary["steps"])
     writer.add_scalar("test/log_px", summary["test_log_px"], summary["steps"])
-  with open(os.path.join(workdir, "summary.json"), "w", encoding="utf-8") as f:
-    json.dump(summary, f, indent=2)
+  if lead:
+    with open(os.path.join(workdir, "summary.json"), "w", encoding="utf-8") as f:
+      json.dump(summary, f, indent=2)
   logging.info("Finished: %s", summary)
   return summary

@@ -7,7 +7,9 @@ For each K it reports the mean and standard error over test points of 2 log p~*_
 log p_K(x), of log p*(x) = 2 log p~*_K(x) - log Z^2 (standard error combining both terms) and
 of the Bhattacharyya distance estimate (log p_K - 2 log p~*_K) / 2, and writes
 `workdir/eval/summary.json` and the per-point values `workdir/eval/<name>_k<K>.npy`.
-Defaults for K, the Z^2 samples and the batch size come from the training config.
+Defaults for K, the Z^2 samples and the batch size come from the training config. It runs over
+all visible devices, and over several processes with the flags of `experiments.train`; only
+process 0 writes.
 """
 
 import os
@@ -17,7 +19,8 @@ from typing import Any
 from absl import app, flags, logging
 import jax
 
-from bihm_jax import evaluation, training
+from bihm_jax import distributed, evaluation, training
+from experiments import distributed_flags
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Workdir of a training run.")
 _K = flags.DEFINE_list("k", None, "Sample counts K to report (default: the config's eval_ks).")
@@ -30,7 +33,7 @@ flags.mark_flag_as_required("workdir")
 
 def evaluate_workdir(workdir: str, *, ks: Sequence[int] | None = None, z_samples: int | None = None,
                      checkpoint: str = "best", seed: int = 0) -> dict[str, Any]:
-  """Evaluates a training run's checkpoint on its test split and writes `workdir/eval/`.
+  """Evaluates a training run's checkpoint on its test split; process 0 writes `workdir/eval/`.
 
   Returns:
     The summary of `bihm_jax.evaluation.evaluate`, with the checkpoint's name added.
@@ -42,13 +45,15 @@ def evaluate_workdir(workdir: str, *, ks: Sequence[int] | None = None, z_samples
       z_samples=config.z_samples if z_samples is None else z_samples,
       z_inner_k=config.z_inner_k, batch_size=config.eval_batch_size)
   summary["checkpoint"] = checkpoint
-  evaluation.write_results(os.path.join(workdir, "eval"), summary, arrays)
+  if distributed.is_lead_process():
+    evaluation.write_results(os.path.join(workdir, "eval"), summary, arrays)
   return summary
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  distributed_flags.initialize()
   ks = None if _K.value is None else [int(k) for k in _K.value]
   summary = evaluate_workdir(_WORKDIR.value, ks=ks, z_samples=_Z_SAMPLES.value,
                              checkpoint=_CHECKPOINT.value, seed=_SEED.value)
