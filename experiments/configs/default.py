@@ -63,3 +63,14 @@ def base_config(dataset: str, layer_sizes: Sequence[int]) -> ml_collections.Conf
   config.z_samples = 1_000_000
   config.z_inner_k = 1
   return config
+
+
+# The UCI configs' starting architecture (not yet tuned on any validation split): latent layers
+# that roughly halve in width down to 10, deep like the paper's models and small enough for the
+# few thousand training examples of most UCI sets; early stopping on the validation bound guards
+# against overfitting.
+UCI_LATENT_LAYERS = {
+    "small": (100, 50, 25, 10),             # fewer than 150 variables
+    "medium": (200, 100, 50, 25, 10),       # 150 to 499 variables
+    "large": (300, 200, 100, 50, 25, 10),   # 500 variables (nips)
+}

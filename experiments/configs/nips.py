@@ -1,10 +1,7 @@
 """UCI nips (500 binary variables): a BiHM with latent layers 300-200-100-50-25-10, bottom to top.
 
-Architecture: the starting choice shared by the UCI configs, not tuned on this data set's
-validation split: latent layers that roughly halve in width down to 10, 100-50-25-10 below
-150 variables, 200-100-50-25-10 from 150, 300-200-100-50-25-10 for the 500-variable nips.
-Deep like the paper's models, small enough for the few thousand training examples of most UCI
-sets; early stopping on the validation bound guards against overfitting.
+Architecture: `default.UCI_LATENT_LAYERS["large"]`, the shared starting choice for 500 or more
+variables; not yet tuned on this data set's validation split.
 """
 
 import ml_collections
@@ -13,4 +10,4 @@ from experiments.configs import default
 
 
 def get_config() -> ml_collections.ConfigDict:
-  return default.base_config("nips", (500, 300, 200, 100, 50, 25, 10))
+  return default.base_config("nips", (500,) + default.UCI_LATENT_LAYERS["large"])
