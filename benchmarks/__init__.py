@@ -1,0 +1,1 @@
+"""Throughput benchmarks of bihm_jax (run as `python -m benchmarks.<name> --help`)."""
