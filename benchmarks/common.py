@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from bihm_jax import data, training
+from bihm_jax import data, distributed, training
 from experiments.configs import mnist
 
 # The paper's 12-layer binarized-MNIST architecture.
@@ -66,15 +66,21 @@ def mnist_train_x() -> np.ndarray:
     return (np.random.default_rng(0).random((50_000, 784)) < 0.13).astype(np.uint8)
 
 
-def training_call(method: str, batch: int, k: int, x: jax.Array):
+def training_call(method: str, batch: int, k: int, x: np.ndarray, mesh: jax.sharding.Mesh | None = None):
   """A zero-argument function running one call of the training program's epoch function on
-  `x` (one step when x holds B rows) for the MNIST model, threading the state through calls."""
+  `x` (one step when x holds B rows) for the MNIST model, threading the state through calls.
+  With a `mesh`, each batch is split over its devices as in `training.train_and_evaluate`."""
   config = mnist.get_config()
   config.method, config.batch_size, config.k = method, batch, k
   optimizer, schedule = training.make_optimizer(config, steps_per_epoch=len(x) // batch)
   epoch_fn = training.make_train_epoch(training.make_loss(config), optimizer, schedule, batch,
-                                       binarize=False)
-  holder = {"state": training.create_train_state(config, optimizer), "epoch": 0}
+                                       binarize=False, mesh=mesh)
+  state = training.create_train_state(config, optimizer)
+  if mesh is None:
+    state, x = jax.device_put((state, x))
+  else:
+    state, x = distributed.put((state, x), distributed.replicated(mesh))
+  holder = {"state": state, "epoch": 0}
 
   def run():
     holder["state"], metrics = epoch_fn(holder["state"], x, jnp.int32(holder["epoch"]))
