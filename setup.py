@@ -22,7 +22,7 @@ setuptools.setup(
         "tqdm",
     ],
     extras_require={
-        "test": ["pytest", "scipy", "tensorflow-datasets"],
+        "test": ["pytest", "scipy", "tensorflow-datasets", "matplotlib", "nbclient", "nbformat", "ipykernel"],
         "tfds": ["tensorflow-datasets"],
     },
 )
