@@ -250,6 +250,25 @@ def _raise_if_not_finite(finite: np.ndarray, first_step: int, epoch: int, latest
         f"batch {int(bad[0])}); nothing was saved, the last checkpoint {latest_path} is as it was")
 
 
+# Fields that fix the structure of the checkpointed state: a run can only resume with the same.
+_STATE_FIELDS = ("layer_sizes", "optimizer", "optimizer_kwargs")
+
+
+def _check_resumable(config: Config, workdir: str) -> None:
+  """Raises ValueError naming the field when `workdir` holds checkpoints of a run whose state
+  has another structure than `config`'s (other fields, e.g. num_epochs, may change)."""
+  if not os.path.exists(_checkpoint_paths(workdir)[0]):
+    return
+  saved = load_config(workdir)
+  for field in _STATE_FIELDS:
+    old, new = saved[field], config[field]
+    old, new = (v.to_dict() if isinstance(v, Config) else tuple(v) if isinstance(v, (list, tuple)) else v
+                for v in (old, new))
+    if old != new:
+      raise ValueError(f"config.{field} = {new!r}, but {workdir} holds checkpoints of a run with "
+                       f"{field} = {old!r}; resume with the same value or use another workdir")
+
+
 def train_and_evaluate(config: Config, workdir: str, *,
                        on_epoch_end: Callable[[int, dict[str, float]], None] | None = None) -> dict[str, Any]:
   """Trains (or resumes training) until `num_epochs` or early stopping, then tests the best model.
@@ -272,6 +291,7 @@ def train_and_evaluate(config: Config, workdir: str, *,
   if steps_per_epoch < 1:
     raise ValueError(f"config.batch_size = {config.batch_size} exceeds the {train_x.shape[0]} training "
                      f"examples of dataset {config.dataset!r}")
+  _check_resumable(config, workdir)
   lead = distributed.is_lead_process()
   if lead:
     os.makedirs(workdir, exist_ok=True)

@@ -113,6 +113,17 @@ def test_non_finite_update_stops_with_the_step_and_keeps_the_last_checkpoint(ful
     assert read_bytes(os.path.join(workdir, "checkpoints", name)) == content, name
 
 
+def test_resuming_with_another_state_structure_names_the_field(full_run, tmp_path):
+  workdir = str(tmp_path / "run")
+  shutil.copytree(full_run[0], workdir)
+  before = read_bytes(os.path.join(workdir, "config.json"))
+  with pytest.raises(ValueError, match=r"config.layer_sizes = \(8, 6, 3\), but .* layer_sizes = \(8, 5, 3\)"):
+    training.train_and_evaluate(small_config(layer_sizes=(8, 6, 3)), workdir)
+  with pytest.raises(ValueError, match="config.optimizer = 'adamw', but .* optimizer = 'adam'"):
+    training.train_and_evaluate(small_config(optimizer="adamw"), workdir)
+  assert read_bytes(os.path.join(workdir, "config.json")) == before
+
+
 @pytest.mark.parametrize("overrides, message", [
     (dict(dataset="no_such_data"), "config.dataset"),
     (dict(layer_sizes=(8, 0, 3)), r"config.layer_sizes\[1\]"),
