@@ -7,7 +7,12 @@ documented in `experiments/configs/default.py`) and leaves in `workdir`:
   checkpoints/latest.msgpack   state and loop bookkeeping, every `checkpoint_every_epochs` and at the end
   checkpoints/best.msgpack     the same, at the best validation bound so far
   events.out.tfevents.*        TensorBoard scalars (train/, valid/, test/)
-  summary.json                 final metrics: the best model's test bound with `valid_k` samples
+  summary.json                 final metrics: epochs, training time, the best validation score
+                               and (unless `test_at_end` is off) the best model's test estimates
+
+Early stopping and the best checkpoint follow each method's own likelihood estimate on the
+validation split with `valid_k` samples: the bound 2 log p~*_K(x) for "bihm" (the paper's
+criterion) and log p_K(x) for "rws", whose model is p.
 
 Randomness: PRNGKey(config.seed) splits into the initialisation key and the run key `rng`,
 which the state carries. Step s draws its samples from fold_in(fold_in(rng, 0), s), epoch e
@@ -22,7 +27,7 @@ several processes, the workdir must be one folder that all of them see: process 
 the others only read its checkpoints.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 import functools
 import json
 import math
@@ -62,6 +67,9 @@ _SCHEDULES: dict[str, Callable[[Config, int], optax.Schedule]] = {
     "exponential": lambda c, steps_per_epoch: optax.exponential_decay(
         c.learning_rate, steps_per_epoch, c.decay_rate),
 }
+
+# The validation scalar that early stopping maximises, per method.
+VALID_CRITERIA = {"bihm": "valid/bound", "rws": "valid/log_px"}
 
 _POSITIVE_INT_FIELDS = ("k", "batch_size", "num_epochs", "patience", "valid_every_epochs", "valid_k",
                         "eval_batch_size", "checkpoint_every_epochs", "z_samples", "z_inner_k")
@@ -212,7 +220,8 @@ def make_train_epoch(loss_fn: LossFn, optimizer: optax.GradientTransformation, s
 
 def _initial_loop() -> dict[str, Any]:
   """Bookkeeping of the epoch loop, checkpointed with the state."""
-  return {"epoch": 0, "best_epoch": 0, "best_valid_bound": -math.inf, "epochs_without_improvement": 0}
+  return {"epoch": 0, "best_epoch": 0, "best_valid": -math.inf, "epochs_without_improvement": 0,
+          "train_seconds": 0.0}
 
 
 def _checkpoint_paths(workdir: str) -> tuple[str, str]:
@@ -233,13 +242,34 @@ def load_config(workdir: str) -> Config:
 
 def load_checkpoint(workdir: str, which: str = "best") -> tuple[Config, TrainState, dict[str, Any]]:
   """`(config, state, loop)` of a training run's "best" or "latest" checkpoint; `loop` is the
-  epoch loop's bookkeeping (epoch, best_epoch, best_valid_bound, epochs_without_improvement)."""
+  epoch loop's bookkeeping (epoch, best_epoch, best_valid: the best validation score of
+  `VALID_CRITERIA`, epochs_without_improvement, train_seconds: time spent in epochs and
+  validation over all runs in the workdir)."""
   config = load_config(workdir)
   path = dict(zip(("latest", "best"), _checkpoint_paths(workdir)))[which]
   restored = _restore(path, config, make_optimizer(config, steps_per_epoch=1)[0])
   if restored is None:
     raise FileNotFoundError(f"no checkpoint at {path}")
   return config, restored["state"], restored["loop"]
+
+
+def evaluate_workdir(workdir: str, *, ks: Sequence[int] | None = None, z_samples: int | None = None,
+                     checkpoint: str = "best", seed: int = 0) -> dict[str, Any]:
+  """Evaluates a training run's checkpoint on its test split; process 0 writes `workdir/eval/`.
+
+  Returns:
+    The summary of `bihm_jax.evaluation.evaluate`, with the checkpoint's name added.
+  """
+  config, state, _ = load_checkpoint(workdir, checkpoint)
+  summary, arrays = evaluation.evaluate(
+      state.params, jax.random.PRNGKey(seed), load_split(config, "test"),
+      ks=tuple(config.eval_ks) if ks is None else tuple(ks),
+      z_samples=config.z_samples if z_samples is None else z_samples,
+      z_inner_k=config.z_inner_k, batch_size=config.eval_batch_size)
+  summary["checkpoint"] = checkpoint
+  if distributed.is_lead_process():
+    evaluation.write_results(os.path.join(workdir, "eval"), summary, arrays)
+  return summary
 
 
 def _raise_if_not_finite(finite: np.ndarray, first_step: int, epoch: int, latest_path: str) -> None:
@@ -281,8 +311,10 @@ def train_and_evaluate(config: Config, workdir: str, *,
 
   Returns:
     The final metrics, also written to `workdir/summary.json` (by process 0): epochs, steps,
-    best_epoch, best_valid_bound, stopped_early, test_bound and test_log_px (means over the test
-    split with `valid_k` samples, of the best checkpoint), run_seconds.
+    best_epoch, valid_criterion and best_valid (its best value), stopped_early, train_seconds
+    (over all runs in the workdir), run_seconds (this run, loading and testing included) and,
+    if `config.test_at_end`, test_bound and test_log_px (means over the test split with
+    `valid_k` samples, of the best checkpoint).
   """
   validate_config(config)
   run_start = time.perf_counter()
@@ -311,6 +343,7 @@ def train_and_evaluate(config: Config, workdir: str, *,
   train_epoch = make_train_epoch(make_loss(config), optimizer, schedule, config.batch_size,
                                  data.is_dynamic(config.dataset), mesh)
   eval_key = jax.random.fold_in(state.rng, _EVAL_STREAM)
+  criterion = VALID_CRITERIA[config.method]
 
   def save(path: str) -> None:
     if lead:
@@ -337,11 +370,12 @@ def train_and_evaluate(config: Config, workdir: str, *,
         bound, log_px = evaluation.batched_estimates(state.params, eval_key, valid_x, config.valid_k,
                                                      config.eval_batch_size, desc="validation", mesh=mesh)
         scalars["valid/bound"], scalars["valid/log_px"] = float(np.mean(bound)), float(np.mean(log_px))
-        if scalars["valid/bound"] > loop["best_valid_bound"]:
-          loop.update(best_epoch=epoch, best_valid_bound=scalars["valid/bound"], epochs_without_improvement=0)
+        if scalars[criterion] > loop["best_valid"]:
+          loop.update(best_epoch=epoch, best_valid=scalars[criterion], epochs_without_improvement=0)
           save(best_path)
         else:
           loop["epochs_without_improvement"] += config.valid_every_epochs
+      loop["train_seconds"] += time.perf_counter() - start
       if epoch % config.checkpoint_every_epochs == 0 or not running():
         save(latest_path)
 
@@ -350,29 +384,31 @@ def train_and_evaluate(config: Config, workdir: str, *,
       logging.info("epoch %d, step %d: %s", epoch, step,
                    ", ".join(f"{name} {value:.4g}" for name, value in scalars.items()))
       progress.set_postfix(step=step, bound=f"{scalars['train/bound']:.3f}",
-                           valid=f"{loop['best_valid_bound']:.3f}",
+                           valid=f"{loop['best_valid']:.3f}",
                            ex_s=f"{scalars['train/examples_per_sec']:.0f}")
       progress.update()
       if on_epoch_end is not None:
         on_epoch_end(epoch, scalars)
 
-    distributed.barrier("best checkpoint written")
-    best = _restore(best_path, config, optimizer)
-    test_bound, test_log_px = evaluation.batched_estimates(
-        best["state"].params, eval_key, load_split(config, "test"), config.valid_k, config.eval_batch_size,
-        desc="test", mesh=mesh)
     summary = {
         "epochs": loop["epoch"],
         "steps": loop["epoch"] * steps_per_epoch,
         "best_epoch": loop["best_epoch"],
-        "best_valid_bound": loop["best_valid_bound"],
+        "valid_criterion": criterion,
+        "best_valid": loop["best_valid"],
         "stopped_early": loop["epochs_without_improvement"] >= config.patience,
-        "test_bound": float(np.mean(test_bound)),
-        "test_log_px": float(np.mean(test_log_px)),
-        "run_seconds": time.perf_counter() - run_start,
+        "train_seconds": loop["train_seconds"],
     }
-    writer.add_scalar("test/bound", summary["test_bound"], summary["steps"])
-    writer.add_scalar("test/log_px", summary["test_log_px"], summary["steps"])
+    if config.test_at_end:
+      distributed.barrier("best checkpoint written")
+      best = _restore(best_path, config, optimizer)
+      test_bound, test_log_px = evaluation.batched_estimates(
+          best["state"].params, eval_key, load_split(config, "test"), config.valid_k, config.eval_batch_size,
+          desc="test", mesh=mesh)
+      summary.update(test_bound=float(np.mean(test_bound)), test_log_px=float(np.mean(test_log_px)))
+      writer.add_scalar("test/bound", summary["test_bound"], summary["steps"])
+      writer.add_scalar("test/log_px", summary["test_log_px"], summary["steps"])
+    summary["run_seconds"] = time.perf_counter() - run_start
   if lead:
     with open(os.path.join(workdir, "summary.json"), "w", encoding="utf-8") as f:
       json.dump(summary, f, indent=2)

@@ -12,14 +12,9 @@ all visible devices, and over several processes with the flags of `experiments.t
 process 0 writes.
 """
 
-import os
-from collections.abc import Sequence
-from typing import Any
-
 from absl import app, flags, logging
-import jax
 
-from bihm_jax import distributed, evaluation, training
+from bihm_jax import training
 from experiments import distributed_flags
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Workdir of a training run.")
@@ -31,32 +26,13 @@ _SEED = flags.DEFINE_integer("seed", 0, "PRNG seed of the estimates.")
 flags.mark_flag_as_required("workdir")
 
 
-def evaluate_workdir(workdir: str, *, ks: Sequence[int] | None = None, z_samples: int | None = None,
-                     checkpoint: str = "best", seed: int = 0) -> dict[str, Any]:
-  """Evaluates a training run's checkpoint on its test split; process 0 writes `workdir/eval/`.
-
-  Returns:
-    The summary of `bihm_jax.evaluation.evaluate`, with the checkpoint's name added.
-  """
-  config, state, _ = training.load_checkpoint(workdir, checkpoint)
-  summary, arrays = evaluation.evaluate(
-      state.params, jax.random.PRNGKey(seed), training.load_split(config, "test"),
-      ks=tuple(config.eval_ks) if ks is None else tuple(ks),
-      z_samples=config.z_samples if z_samples is None else z_samples,
-      z_inner_k=config.z_inner_k, batch_size=config.eval_batch_size)
-  summary["checkpoint"] = checkpoint
-  if distributed.is_lead_process():
-    evaluation.write_results(os.path.join(workdir, "eval"), summary, arrays)
-  return summary
-
-
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   distributed_flags.initialize()
   ks = None if _K.value is None else [int(k) for k in _K.value]
-  summary = evaluate_workdir(_WORKDIR.value, ks=ks, z_samples=_Z_SAMPLES.value,
-                             checkpoint=_CHECKPOINT.value, seed=_SEED.value)
+  summary = training.evaluate_workdir(_WORKDIR.value, ks=ks, z_samples=_Z_SAMPLES.value,
+                                      checkpoint=_CHECKPOINT.value, seed=_SEED.value)
   logging.info("log Z^2 = %.4f +- %.4f (%d samples)", summary["log_z2"], summary["log_z2_se"],
                summary["z_samples"])
   header = f"{'K':>7} {'2 log p~*_K':>18} {'log p_K':>18} {'log p*':>18} {'D_B':>16}"

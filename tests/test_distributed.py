@@ -79,7 +79,7 @@ def assert_same_results(expected_workdir, expected, actual_workdir, actual):
   assert int(actual_state.step) == int(expected_state.step) == 40
   for a, b in zip(jax.tree.leaves(actual_state.params), jax.tree.leaves(expected_state.params)):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
-  for name in ("best_valid_bound", "test_bound", "test_log_px"):
+  for name in ("best_valid", "test_bound", "test_log_px"):
     assert actual["summary"][name] == pytest.approx(expected["summary"][name], rel=1e-5), name
 
   expected_eval, actual_eval = expected["evaluation"], actual["evaluation"]

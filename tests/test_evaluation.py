@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from bihm_jax import evaluation, exact, training
-from experiments import evaluate as evaluate_program
 from experiments.configs import synthetic
 
 
@@ -23,7 +22,7 @@ def trained_workdir(tmp_path_factory):
 
 
 def test_log_pstar_agrees_with_exact_within_its_standard_error(trained_workdir):
-  summary = evaluate_program.evaluate_workdir(trained_workdir, ks=(1, 100), z_samples=20_000)
+  summary = training.evaluate_workdir(trained_workdir, ks=(1, 100), z_samples=20_000)
   config, state, _ = training.load_checkpoint(trained_workdir)
   params = state.params
   x = training.load_split(config, "test")

@@ -5,6 +5,8 @@ Fields (`python -m experiments.train --config=... --config.FIELD=VALUE` override
   data_dir                   folder of the data files; None: the data module's default
                              (BIHM_DATA_DIR, else a download)
   layer_sizes                (D, n_1, ..., n_L): data size, then latent layers bottom to top
+  latent_candidates          latent layer sizes (n_1, ..., n_L) that `experiments.reproduce`
+                             trains and chooses from on validation (default: layer_sizes')
   weight_init, bias_init     as in `bihm_jax.init_params`
   method                     "bihm" (BiHM surrogate) or "rws" (reweighted wake-sleep)
   bihm_baseline, rws_sleep   the 1/K baseline of the BiHM q update; the RWS sleep phase
@@ -16,9 +18,12 @@ Fields (`python -m experiments.train --config=... --config.FIELD=VALUE` override
   decay_rate                 learning-rate factor per epoch of the "exponential" schedule
   num_epochs                 maximum number of epochs
   patience                   early stopping: epochs without a better validation bound
-  valid_every_epochs, valid_k  validation period and the samples K of the validation bound
+  valid_every_epochs, valid_k  validation period and the samples K of the validation estimate
+                             that early stopping follows (bihm: 2 log p~*_K, rws: log p_K)
   eval_batch_size            data points per call when validating and evaluating
   checkpoint_every_epochs    period of checkpoints/latest.msgpack (also written at the end)
+  test_at_end                estimate the best model's test likelihood (K = valid_k) when training
+                             ends; off for runs that only compete on validation
   eval_ks, z_samples, z_inner_k  defaults of `experiments.evaluate`: the K values reported
                              on the test split and the samples of the log Z^2 estimate
 """
@@ -36,6 +41,7 @@ def base_config(dataset: str, layer_sizes: Sequence[int]) -> ml_collections.Conf
   config.dataset_options = ml_collections.ConfigDict()
   config.data_dir = config_dict.placeholder(str)
   config.layer_sizes = tuple(layer_sizes)
+  config.latent_candidates = (tuple(layer_sizes[1:]),)
   config.weight_init = "original"
   config.bias_init = -1.0
 
@@ -58,6 +64,7 @@ def base_config(dataset: str, layer_sizes: Sequence[int]) -> ml_collections.Conf
   config.valid_k = 100
   config.eval_batch_size = 100
   config.checkpoint_every_epochs = 1
+  config.test_at_end = True
 
   config.eval_ks = (1, 10, 100, 1000, 10000)
   config.z_samples = 1_000_000
@@ -65,10 +72,9 @@ def base_config(dataset: str, layer_sizes: Sequence[int]) -> ml_collections.Conf
   return config
 
 
-# The UCI configs' starting architecture (not yet tuned on any validation split): latent layers
-# that roughly halve in width down to 10, deep like the paper's models and small enough for the
-# few thousand training examples of most UCI sets; early stopping on the validation bound guards
-# against overfitting.
+# The UCI configs' latent architectures: layers that roughly halve in width down to 10, deep like
+# the paper's models. Each config's `layer_sizes` starts from the one for its number of variables;
+# `experiments.reproduce` chooses among `latent_candidates` on the validation split.
 UCI_LATENT_LAYERS = {
     "small": (100, 50, 25, 10),             # fewer than 150 variables
     "medium": (200, 100, 50, 25, 10),       # 150 to 499 variables
