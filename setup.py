@@ -24,5 +24,6 @@ setuptools.setup(
     extras_require={
         "test": ["pytest", "scipy", "tensorflow-datasets", "matplotlib", "nbclient", "nbformat", "ipykernel"],
         "tfds": ["tensorflow-datasets"],
+        "plots": ["matplotlib"],
     },
 )

@@ -3,7 +3,7 @@
 Single-example model functions (vmap them over samples and data):
   init_params, sample_q, sample_p, log_p, log_q
 Batched, jit-compiled estimators over x of shape (B, D):
-  log_ptilde_bound, log_px_is, log_likelihood_estimates, estimate_log_z2
+  log_ptilde_bound, log_px_is, log_likelihood_estimates, log_likelihood_curves, estimate_log_z2
 Training surrogates (loss, metrics):
   bihm_loss, rws_loss
 Ground truth by enumeration for tiny models:
@@ -15,7 +15,8 @@ Data, training, evaluation, several devices:
 """
 
 from bihm_jax import exact, images, sampling
-from bihm_jax.estimators import estimate_log_z2, log_likelihood_estimates, log_ptilde_bound, log_px_is
+from bihm_jax.estimators import (estimate_log_z2, log_likelihood_curves, log_likelihood_estimates,
+                                 log_ptilde_bound, log_px_is)
 from bihm_jax.model import init_params, layer_sizes_of, log_p, log_q, sample_p, sample_q
 from bihm_jax.objectives import bihm_loss, rws_loss
 
@@ -28,6 +29,7 @@ __all__ = [
     "images",
     "init_params",
     "layer_sizes_of",
+    "log_likelihood_curves",
     "log_likelihood_estimates",
     "log_p",
     "log_ptilde_bound",

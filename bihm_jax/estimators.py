@@ -60,37 +60,75 @@ def log_ptilde_estimate(params: Params, key: jax.Array, x: jax.Array, k: int) ->
   return jax.nn.logsumexp((log_p - log_q) / 2.0) - math.log(k)
 
 
-def _chunking(k: int, batch: int, chunk_size: int | None) -> tuple[int, int]:
-  """(samples per chunk, number of chunks) for K samples of each of `batch` points."""
-  if k < 1:
-    raise ValueError(f"the number of samples k must be >= 1, got {k}")
+def _chunking(k: int, batch: int, chunk_size: int | None, ks: tuple[int, ...] = ()) -> tuple[int, int]:
+  """(samples per chunk, number of chunks) for K samples of each of `batch` points; `ks`: further
+  sample counts that must be valid too."""
+  for count in (k, *ks):
+    if count < 1:
+      raise ValueError(f"the number of samples k must be >= 1, got {count}")
   if chunk_size is None:
     chunk_size = max(1, MAX_CHUNK_ELEMENTS // max(batch, 1))
   chunk = min(k, chunk_size)
   return chunk, -(-k // chunk)
 
 
-def _chunked_logsumexps(per_chunk, k: int, chunk: int, num_chunks: int):
-  """logsumexp over samples 0..k-1 of s and of 2 s, the samples taken `chunk` at a time.
+def _chunked_logsumexps(per_chunk, ks: tuple[int, ...], chunk: int, num_chunks: int):
+  """logsumexp over samples 0..K-1 of s and of 2 s, for every K in `ks`, `chunk` samples at a time.
 
   Args:
     per_chunk: maps the first sample id of a chunk to the (..., chunk) log-terms s of
       samples `first, ..., first + chunk - 1`.
-    k, chunk, num_chunks: k samples, chunked as `num_chunks` x `chunk` (ids >= k are masked).
+    ks: the sample counts K (static), each at most `chunk * num_chunks`.
+    chunk, num_chunks: the samples, chunked as `num_chunks` x `chunk`.
 
   Returns:
-    `(lse_s, lse_2s)`, each of shape (...).
+    `(lse_s, lse_2s)`, each of shape (..., len(ks)).
   """
+  counts = jnp.asarray(ks)[:, None]
 
   def body(_, first):
-    s = per_chunk(first)
-    s = jnp.where(first + jnp.arange(chunk) < k, s, -jnp.inf)
+    s = per_chunk(first)[..., None, :]
+    s = jnp.where(first + jnp.arange(chunk) < counts, s, -jnp.inf)  # (..., len(ks), chunk)
     return None, (jax.nn.logsumexp(s, axis=-1), jax.nn.logsumexp(2.0 * s, axis=-1))
 
   if num_chunks == 1:
     return body(None, 0)[1]
   _, (lse_s, lse_2s) = jax.lax.scan(body, None, chunk * jnp.arange(num_chunks))
   return jax.nn.logsumexp(lse_s, axis=0), jax.nn.logsumexp(lse_2s, axis=0)
+
+
+@functools.partial(jax.jit, static_argnames=("ks", "chunk_size"))
+def log_likelihood_curves(params: Params, key: jax.Array, x: jax.Array, ks: tuple[int, ...],
+                          chunk_size: int | None = None) -> tuple[jax.Array, jax.Array]:
+  """`log_likelihood_estimates` at every K in `ks`, from one pass over max(ks) samples.
+
+  The value at K uses samples 0..K-1, the samples `log_likelihood_estimates(..., k=K)` draws,
+  so it equals that call up to the order of float sums, and the estimates are nested in K.
+
+  Args:
+    params: BiHM parameters.
+    key: PRNG key.
+    x: (B, D) data.
+    ks: sample counts K (static), each >= 1.
+    chunk_size: samples per data point per chunk (static); default bounds memory.
+
+  Returns:
+    `(bound, log_px)`, each (B, len(ks)).
+  """
+  if not ks:
+    raise ValueError("ks must name at least one sample count")
+  chunk, num_chunks = _chunking(max(ks), x.shape[0], chunk_size, ks)
+  data_keys = jax.random.split(key, x.shape[0])
+
+  def per_chunk(first):
+    def one(key_b, x_b):
+      log_p, log_q = importance_log_weights(params, sample_keys(key_b, first, chunk), x_b)
+      return (log_p - log_q) / 2.0
+    return jax.vmap(one)(data_keys, x)
+
+  lse_a, lse_2a = _chunked_logsumexps(per_chunk, ks, chunk, num_chunks)
+  log_ks = jnp.asarray([math.log(k) for k in ks], jnp.float32)
+  return 2.0 * (lse_a - log_ks), lse_2a - log_ks
 
 
 @functools.partial(jax.jit, static_argnames=("k", "chunk_size"))
@@ -112,18 +150,8 @@ def log_likelihood_estimates(params: Params, key: jax.Array, x: jax.Array, k: in
   Returns:
     `(bound, log_px)`, each (B,).
   """
-  chunk, num_chunks = _chunking(k, x.shape[0], chunk_size)
-
-  data_keys = jax.random.split(key, x.shape[0])
-
-  def per_chunk(first):
-    def one(key_b, x_b):
-      log_p, log_q = importance_log_weights(params, sample_keys(key_b, first, chunk), x_b)
-      return (log_p - log_q) / 2.0
-    return jax.vmap(one)(data_keys, x)
-
-  lse_a, lse_2a = _chunked_logsumexps(per_chunk, k, chunk, num_chunks)
-  return 2.0 * (lse_a - math.log(k)), lse_2a - math.log(k)
+  bound, log_px = log_likelihood_curves(params, key, x, (k,), chunk_size)
+  return bound[:, 0], log_px[:, 0]
 
 
 def log_ptilde_bound(params: Params, key: jax.Array, x: jax.Array, k: int,
@@ -180,9 +208,9 @@ def estimate_log_z2(params: Params, key: jax.Array, num_samples: int, inner_k: i
       keys = jax.lax.with_sharding_constraint(keys, sample_sharding)
     return jax.vmap(lambda k: _log_z2_term(params, k, inner_k))(keys)
 
-  lse_s, lse_2s = _chunked_logsumexps(per_chunk, num_samples, chunk, num_chunks)
+  lse_s, lse_2s = _chunked_logsumexps(per_chunk, (num_samples,), chunk, num_chunks)
   log_n = math.log(num_samples)
-  log_mean, log_mean_sq = lse_s - log_n, lse_2s - log_n
+  log_mean, log_mean_sq = lse_s[0] - log_n, lse_2s[0] - log_n
   # Var(terms) / mean^2 = E[t^2] / E[t]^2 - 1, with the unbiased (N - 1) normalisation.
   relative_var = jnp.maximum(jnp.expm1(log_mean_sq - 2.0 * log_mean), 0.0)
   stderr = jnp.sqrt(relative_var / max(num_samples - 1, 1))

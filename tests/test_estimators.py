@@ -80,6 +80,22 @@ def test_chunking_does_not_change_estimates(model):
   assert not np.allclose(more[0], whole[0])
 
 
+def test_curves_equal_separate_estimates_at_each_k(model):
+  params, x = model
+  key = jax.random.PRNGKey(4)
+  ks = (1, 3, 7, 8, 50, 101)   # inside, at the end of, and across chunks of 7
+  bounds, log_pxs = bh.log_likelihood_curves(params, key, x, ks, chunk_size=7)
+  assert bounds.shape == log_pxs.shape == (x.shape[0], len(ks))
+  for i, k in enumerate(ks):
+    bound, log_px = bh.log_likelihood_estimates(params, key, x, k)
+    np.testing.assert_allclose(bounds[:, i], bound, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(log_pxs[:, i], log_px, rtol=1e-6, atol=1e-6)
+  # The control: the curve changes with K, so equality above is not a constant.
+  assert np.all(np.ptp(bounds, axis=1) > 1e-3)
+  with pytest.raises(ValueError, match="k must be >= 1, got 0"):
+    bh.log_likelihood_curves(params, key, x, (5, 0))
+
+
 def _z2_term_variance(params, inner_k):
   """Var of one Z^2 term: E[t^2] = sum_x E[p~*_K(x)^2] = Z^2 + (1 - Z^2) / K, minus Z^4."""
   z2 = float(np.exp(exact.log_z2(params)))

@@ -1,0 +1,229 @@
+"""Reproducing the paper's tables: architecture choice, result records, the table, the K curve.
+
+The functions behind `experiments.reproduce`, `experiments.results_table` and
+`experiments.k_curve` (see their docstrings for the command lines):
+
+  reproduce(config, workdir)   trains every candidate architecture of the config, picks the best
+                               on validation, evaluates it once on the test split and returns
+                               the record stored as `results/<dataset>/<method>.json`
+  table(records)               the README's markdown table, ours beside the paper's numbers
+  k_curve(results_dir, dataset, max_k)   test likelihood estimates against K for the BiHM and
+                               RWS models of a data set, as JSON and PNG
+"""
+
+import glob
+import json
+import os
+import platform
+import subprocess
+import time
+from typing import Any
+
+from absl import logging
+import jax
+import numpy as np
+
+from bihm_jax import evaluation, training
+
+def candidate_name(latent: tuple[int, ...]) -> str:
+  """The run folder of a candidate: its latent layer sizes joined by '-'."""
+  return "-".join(str(n) for n in latent)
+
+
+def _commit() -> str:
+  """HEAD of the repository this file is in, with "-dirty" when tracked files differ from it."""
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  try:
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
+                          check=True).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                           capture_output=True, text=True, check=True).stdout.strip()
+  except (OSError, subprocess.CalledProcessError):
+    return "unknown"
+  return head + ("-dirty" if dirty else "")
+
+
+def _device() -> dict[str, Any]:
+  device = jax.devices()[0]
+  return {"platform": device.platform, "kind": device.device_kind, "count": jax.device_count(),
+          "cpu": platform.processor() or platform.machine(), "cpu_cores": len(os.sched_getaffinity(0))}
+
+
+def headline(method: str, test: dict[str, Any]) -> dict[str, Any]:
+  """The test NLL the paper reports for `method`, at the largest K of an evaluation summary."""
+  k = max(test["k"], key=int)
+  name = {"bihm": "log_pstar", "rws": "log_px"}[method]
+  return {"nll": -test["k"][k][name]["mean"], "se": test["k"][k][name]["se"], "k": int(k), "estimate": name}
+
+
+def reproduce(config: training.Config, workdir: str, command: str | None = None) -> dict[str, Any]:
+  """Trains every candidate, tests the best on validation; returns the record (`command`: the
+  command line that reproduces it, stored with it)."""
+  commit = _commit()   # of the code as loaded, before any training
+  candidates = {}
+  for latent in config.latent_candidates:
+    run_config = config.copy_and_resolve_references()
+    run_config.layer_sizes = (config.layer_sizes[0],) + tuple(latent)
+    run_config.test_at_end = False
+    name = candidate_name(tuple(latent))
+    logging.info("Candidate %s", name)
+    summary = training.train_and_evaluate(run_config, os.path.join(workdir, name))
+    candidates[name] = {"layer_sizes": list(run_config.layer_sizes),
+                        **{key: summary[key] for key in ("epochs", "best_epoch", "valid_criterion",
+                                                         "best_valid", "stopped_early", "train_seconds")}}
+  chosen = max(candidates, key=lambda name: candidates[name]["best_valid"])
+  start = time.perf_counter()
+  test = training.evaluate_workdir(os.path.join(workdir, chosen))
+  return {
+      "dataset": config.dataset,
+      "method": config.method,
+      "test_nll": headline(config.method, test),
+      "chosen": chosen,
+      "workdir": os.path.join(workdir, chosen),
+      "candidates": candidates,
+      "test": test,
+      "eval_seconds": time.perf_counter() - start,
+      "train_seconds": sum(c["train_seconds"] for c in candidates.values()),
+      "seed": config.seed,
+      "config": training.load_config(os.path.join(workdir, chosen)).to_dict(),
+      "commit": commit,
+      "device": _device(),
+      "command": command,
+  }
+
+
+START, END = "<!-- results-table:start -->", "<!-- results-table:end -->"
+
+# Test NLL in nats published in the BiHM paper (reference section 5): its BiHM and the RWS-SBN
+# baseline it compares with.
+PAPER = {
+    "bihm": {"adult": 13.78, "connect4": 12.43, "dna": 86.49, "mushrooms": 9.40, "nips": 272.66,
+             "ocr_letters": 27.10, "rcv1": 46.12, "web": 28.14, "binarized_mnist": 84.3},
+    "rws": {"adult": 13.65, "connect4": 12.68, "dna": 90.63, "mushrooms": 9.90, "nips": 272.54,
+            "ocr_letters": 29.99, "rcv1": 46.16, "web": 28.18, "binarized_mnist": 85.5},
+}
+
+
+def load_records(results_dir: str) -> list[dict[str, Any]]:
+  """Every record under `results_dir/<dataset>/<method>.json`, sorted by dataset and method."""
+  records = []
+  for path in sorted(glob.glob(os.path.join(results_dir, "*", "*.json"))):
+    with open(path, encoding="utf-8") as f:
+      record = json.load(f)
+    if "test_nll" in record:
+      records.append(record)
+  return records
+
+
+def _stopped(candidate: dict[str, Any], config: dict[str, Any]) -> str:
+  if candidate["stopped_early"]:
+    return f"early stop (best epoch {candidate['best_epoch']})"
+  return f"epoch cap {config['num_epochs']} (best epoch {candidate['best_epoch']})"
+
+
+def table(records: list[dict[str, Any]]) -> str:
+  """The markdown table of `records`."""
+  lines = ["| dataset | method | test NLL (ours) | K | paper | ours - paper | architecture | epochs | "
+           "training time |",
+           "|---|---|---|---|---|---|---|---|---|"]
+  for r in records:
+    nll, paper = r["test_nll"], PAPER[r["method"]].get(r["dataset"])
+    chosen = r["candidates"][r["chosen"]]
+    diff = "" if paper is None else f"{nll['nll'] - paper:+.2f}"
+    lines.append(
+        f"| {r['dataset']} | {r['method'].upper()} | {nll['nll']:.2f} +- {nll['se']:.2f} | {nll['k']} | "
+        f"{'' if paper is None else f'{paper:.2f}'} | {diff} | {r['chosen']} (of {len(r['candidates'])}) | "
+        f"{chosen['epochs']}, {_stopped(chosen, r['config'])} | {r['train_seconds'] / 60:.1f} min |")
+  return "\n".join(lines)
+
+
+def replace_marked(text: str, block: str) -> str:
+  """`text` with the lines between START and END replaced by `block`."""
+  if START not in text or END not in text:
+    raise ValueError(f"the markers {START} and {END} are missing")
+  head, rest = text.split(START, 1)
+  _, tail = rest.split(END, 1)
+  return f"{head}{START}\n{block}\n{END}{tail}"
+
+
+TOLERANCE_NATS = 0.1
+METHODS = {"bihm": "log p*_K = 2 log p~*_K - log Z^2", "rws": "log p_K"}
+
+
+def sample_counts(max_k: int) -> tuple[int, ...]:
+  """1, 2, 5, 10, 20, 50, ... up to max_k."""
+  return tuple(k for decade in range(int(round(np.log10(max_k))) + 1)
+               for k in (10**decade, 2 * 10**decade, 5 * 10**decade) if k <= max_k)
+
+
+def k_within(means: np.ndarray, ks: tuple[int, ...], tolerance: float = TOLERANCE_NATS) -> int:
+  """The smallest K from which every estimate is within `tolerance` of the last one."""
+  close = np.abs(means - means[-1]) <= tolerance
+  first = len(ks) - int(np.argmin(close[::-1])) if not close.all() else 0
+  return ks[first]
+
+
+def curve(record: dict[str, Any], x: np.ndarray, ks: tuple[int, ...], seed: int) -> dict[str, Any]:
+  """One model's estimates at every K: mean and standard errors over the points of `x`."""
+  config, state, _ = training.load_checkpoint(record["workdir"], "best")
+  # The importance-sampling key of `evaluation.evaluate`: on the whole test split, the curve
+  # passes through the record's estimates at its K values.
+  _, is_key = jax.random.split(jax.random.PRNGKey(seed))
+  bound, log_px = evaluation.batched_curves(state.params, is_key, x, ks, config.eval_batch_size,
+                                            desc=record["method"])
+  values = bound - record["test"]["log_z2"] if record["method"] == "bihm" else log_px
+  values = values.astype(np.float64)
+  means = values.mean(axis=0)
+  return {
+      "estimate": METHODS[record["method"]],
+      "mean": means.tolist(),
+      "se": (values.std(axis=0, ddof=1) / np.sqrt(len(x))).tolist(),
+      "gap_to_max_k_se": ((values - values[:, -1:]).std(axis=0, ddof=1) / np.sqrt(len(x))).tolist(),
+      "k_within_tolerance": k_within(means, ks),
+      "workdir": record["workdir"],
+  }
+
+
+def plot(result: dict[str, Any], path: str) -> None:
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
+
+  fig, ax = plt.subplots(figsize=(6, 4))
+  for method, c in result["curves"].items():
+    ax.errorbar(result["ks"], c["mean"], yerr=c["se"], marker="o", ms=3, capsize=2,
+                label=f"{method.upper()}: {c['estimate']}")
+  ax.set_xscale("log")
+  ax.set_xlabel("samples K")
+  ax.set_ylabel("test log-likelihood estimate (nats)")
+  ax.set_title(f"{result['dataset']}: first {result['num_points']} test points (mean +- SE)")
+  ax.legend()
+  fig.tight_layout()
+  fig.savefig(path, dpi=120)
+  plt.close(fig)
+
+
+def k_curve(results_dir: str, dataset: str, max_k: int, num_points: int | None = None, seed: int = 0,
+            command: str | None = None) -> dict[str, Any]:
+  """Both models' curves on `dataset` (see `experiments.k_curve`); writes
+  `results_dir/<dataset>/k_curve.{json,png}`."""
+  folder = os.path.join(results_dir, dataset)
+  records = {}
+  for method in METHODS:
+    path = os.path.join(folder, f"{method}.json")
+    if not os.path.exists(path):
+      raise FileNotFoundError(f"no record {path}: run experiments.reproduce for {method} first")
+    with open(path, encoding="utf-8") as f:
+      records[method] = json.load(f)
+  config = training.load_config(records["bihm"]["workdir"])
+  x = training.load_split(config, "test")[:num_points]
+  ks = sample_counts(max_k)
+  start = time.perf_counter()
+  result = {"dataset": dataset, "num_points": len(x), "ks": list(ks), "tolerance_nats": TOLERANCE_NATS,
+            "curves": {method: curve(record, x, ks, seed) for method, record in records.items()}}
+  result["seconds"] = time.perf_counter() - start
+  result["command"] = command
+  with open(os.path.join(folder, "k_curve.json"), "w", encoding="utf-8") as f:
+    json.dump(result, f, indent=2)
+  plot(result, os.path.join(folder, "k_curve.png"))
+  return result

@@ -1,0 +1,101 @@
+"""The reproduction programs on the tiny synthetic model: selection, record, table, K curve."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from bihm_jax import training
+from experiments import results
+from experiments.configs import synthetic
+
+
+def tiny_config(method):
+  config = synthetic.get_config()
+  config.update({"method": method, "num_epochs": 3, "valid_k": 10, "eval_ks": (1, 10, 100),
+                 "z_samples": 2000, "latent_candidates": ((5, 3), (2,))})
+  return config
+
+
+@pytest.fixture(scope="module")
+def records(tmp_path_factory):
+  """{method: record} of both methods, written as results/synthetic/<method>.json."""
+  root = tmp_path_factory.mktemp("reproduce")
+  out = {}
+  for method in ("bihm", "rws"):
+    record = results.reproduce(tiny_config(method), str(root / "runs" / method))
+    os.makedirs(root / "results" / "synthetic", exist_ok=True)
+    with open(root / "results" / "synthetic" / f"{method}.json", "w", encoding="utf-8") as f:
+      json.dump(record, f)
+    out[method] = record
+  out["results_dir"] = str(root / "results")
+  return out
+
+
+def test_the_best_candidate_on_validation_is_tested_once(records, monkeypatch):
+  for method, criterion in training.VALID_CRITERIA.items():
+    record = records[method]
+    scores = {name: c["best_valid"] for name, c in record["candidates"].items()}
+    assert set(scores) == {"5-3", "2"}
+    assert all(c["valid_criterion"] == criterion for c in record["candidates"].values())
+    assert record["chosen"] == max(scores, key=scores.get)
+    assert len(set(scores.values())) == 2   # the choice is not a tie
+    assert record["config"]["layer_sizes"] == record["candidates"][record["chosen"]]["layer_sizes"]
+    estimate = {"bihm": "log_pstar", "rws": "log_px"}[method]
+    assert record["test_nll"] == {"nll": -record["test"]["k"]["100"][estimate]["mean"],
+                                  "se": record["test"]["k"]["100"][estimate]["se"], "k": 100,
+                                  "estimate": estimate}
+    assert record["train_seconds"] == pytest.approx(sum(c["train_seconds"] for c in record["candidates"].values()))
+    for field in ("commit", "device", "seed", "command", "eval_seconds"):
+      assert field in record, field
+
+
+def test_choosing_reads_the_test_split_only_for_the_chosen_model(tmp_path, monkeypatch):
+  splits = []
+  load_split = training.load_split
+  monkeypatch.setattr(training, "load_split", lambda config, split: splits.append(split) or load_split(config, split))
+  config = tiny_config("bihm")
+  config.update({"num_epochs": 1, "eval_ks": (1,), "z_samples": 10})
+  results.reproduce(config, str(tmp_path))
+  assert splits.count("test") == 1 and splits[-1] == "test"
+  assert splits.count("valid") == 2
+
+
+def test_results_table_puts_the_paper_beside_ours(records):
+  rows = results.table(results.load_records(records["results_dir"])).splitlines()
+  assert len(rows) == 4   # header, rule, bihm, rws (k_curve.json is not a record)
+  nll = records["bihm"]["test_nll"]
+  assert f"| synthetic | BIHM | {nll['nll']:.2f} +- {nll['se']:.2f} | 100 |  |  |" in rows[2]
+  paper_record = dict(records["rws"], dataset="dna")
+  row = results.table([paper_record]).splitlines()[2]
+  assert f"| 90.63 | {paper_record['test_nll']['nll'] - 90.63:+.2f} |" in row
+  text = f"intro\n{results.START}\nold\n{results.END}\nrest\n"
+  assert results.replace_marked(text, "new") == f"intro\n{results.START}\nnew\n{results.END}\nrest\n"
+  with pytest.raises(ValueError, match="markers"):
+    results.replace_marked("no table here", "new")
+
+
+def test_k_curve_passes_through_the_records_estimates(records):
+  result = results.k_curve(records["results_dir"], "synthetic", max_k=100)
+  assert result["ks"] == [1, 2, 5, 10, 20, 50, 100]
+  folder = os.path.join(records["results_dir"], "synthetic")
+  assert os.path.getsize(os.path.join(folder, "k_curve.png")) > 1000
+  with open(os.path.join(folder, "k_curve.json"), encoding="utf-8") as f:
+    assert json.load(f)["curves"]["bihm"]["mean"] == result["curves"]["bihm"]["mean"]
+  # Standard errors are over points: for BiHM the constant log Z^2 adds none.
+  for method, estimate, spread in (("bihm", "log_pstar", "two_log_ptilde"), ("rws", "log_px", "log_px")):
+    c, test = result["curves"][method], records[method]["test"]["k"]
+    for k in (1, 10, 100):
+      i = result["ks"].index(k)
+      assert c["mean"][i] == pytest.approx(test[str(k)][estimate]["mean"], abs=1e-4), (method, k)
+      assert c["se"][i] == pytest.approx(test[str(k)][spread]["se"], rel=1e-3), (method, k)
+    assert c["gap_to_max_k_se"][-1] == 0.0 and c["k_within_tolerance"] in result["ks"]
+
+
+def test_k_within_is_the_first_k_after_which_all_estimates_are_close():
+  ks = (1, 10, 100, 1000)
+  assert results.k_within(np.array([-5.0, -3.0, -2.95, -3.0]), ks) == 10
+  assert results.k_within(np.array([-3.05, -3.5, -3.0, -3.0]), ks) == 100   # must stay close
+  assert results.k_within(np.array([-3.0, -3.0, -3.0, -3.0]), ks) == 1
+  assert results.sample_counts(1000) == (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
