@@ -9,14 +9,22 @@ e = exp(-|l|) per unit:
 exact for any finite logit (no clipping; finite values and gradients at +-100 and beyond), and
 one transcendental pair per unit instead of the three that `jax.nn.sigmoid` plus
 `jax.nn.softplus` and its derivative cost. Autodiff of this form reuses e in the backward pass.
+Both |l| and max(l, 0) take the l >= 0 branch at l = 0, so that autodiff gives the gradient
+bits - sigmoid(l) there too (`jnp.maximum` splits the tie in half and `jnp.abs` does not, which
+would give bits instead of bits - 1/2).
 """
 
 import jax
 import jax.numpy as jnp
 
 
+def _exp_minus_abs(logits: jax.Array) -> jax.Array:
+  """e = exp(-|l|), with |l| = l on the branch l >= 0."""
+  return jnp.exp(-jnp.where(logits >= 0, logits, -logits))
+
+
 def _log_prob(logits: jax.Array, bits: jax.Array, e: jax.Array) -> jax.Array:
-  return jnp.sum(bits * logits - jnp.maximum(logits, 0.0) - jnp.log1p(e), axis=-1)
+  return jnp.sum(bits * logits - jnp.where(logits >= 0, logits, 0.0) - jnp.log1p(e), axis=-1)
 
 
 def _below_sigmoid(uniform: jax.Array, logits: jax.Array, e: jax.Array) -> jax.Array:
@@ -34,7 +42,7 @@ def log_prob(logits: jax.Array, bits: jax.Array) -> jax.Array:
   Returns:
     (...,) log-probabilities.
   """
-  return _log_prob(logits, bits, jnp.exp(-jnp.abs(logits)))
+  return _log_prob(logits, bits, _exp_minus_abs(logits))
 
 
 def sample(key: jax.Array, logits: jax.Array) -> jax.Array:
@@ -47,7 +55,7 @@ def sample(key: jax.Array, logits: jax.Array) -> jax.Array:
   Returns:
     (..., n) float32 array of 0s and 1s.
   """
-  return _below_sigmoid(jax.random.uniform(key, logits.shape), logits, jnp.exp(-jnp.abs(logits)))
+  return _below_sigmoid(jax.random.uniform(key, logits.shape), logits, _exp_minus_abs(logits))
 
 
 def sample_and_log_prob(uniform: jax.Array, logits: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -64,6 +72,6 @@ def sample_and_log_prob(uniform: jax.Array, logits: jax.Array) -> tuple[jax.Arra
     (..., n) float32 0/1 bits ~ Bernoulli(sigmoid(logits)) (no gradient) and their (...,)
     log-probability, differentiable in `logits`.
   """
-  e = jnp.exp(-jnp.abs(logits))
+  e = _exp_minus_abs(logits)
   bits = _below_sigmoid(uniform, logits, e)
   return bits, _log_prob(logits, bits, e)

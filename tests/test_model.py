@@ -119,6 +119,33 @@ def test_extreme_logits_give_finite_log_probs_and_gradients():
     assert all(np.all(np.isfinite(g)) for g in jax.tree.leaves(grads))
 
 
+def test_bernoulli_gradients_equal_those_of_the_textbook_form():
+  """The one-exp form's gradients against autodiff of bits l - softplus(l), extremes included."""
+  from bihm_jax import bernoulli  # pylint: disable=g-import-not-at-top
+  logits = jnp.array([[-100.0, -20.0, -3.0, -0.5, 0.0, 0.5, 3.0, 20.0, 100.0]] * 2)
+  bits = jnp.array([[0, 1, 0, 1, 1, 0, 1, 0, 1], [1, 0, 1, 0, 0, 1, 0, 1, 0]], jnp.float32)
+  uniform = jax.random.uniform(jax.random.PRNGKey(0), logits.shape)
+  weights = jnp.array([0.3, -2.0])   # distinct cotangents per row: the VJP must broadcast them
+
+  def textbook(l, b):
+    return jnp.sum(b * l - jax.nn.softplus(l), axis=-1)
+
+  expected = jax.grad(lambda l: weights @ textbook(l, bits))(logits)
+  np.testing.assert_allclose(jax.grad(lambda l: weights @ bernoulli.log_prob(l, bits))(logits), expected,
+                             rtol=1e-6, atol=1e-7)
+  drawn = bernoulli.sample_and_log_prob(uniform, logits)[0]
+  assert 0 < float(jnp.mean(drawn)) < 1
+  expected = jax.grad(lambda l: weights @ textbook(l, drawn))(logits)
+  actual = jax.grad(lambda l: weights @ bernoulli.sample_and_log_prob(uniform, l)[1])(logits)
+  np.testing.assert_allclose(actual, expected, rtol=1e-6, atol=1e-7)
+  assert np.count_nonzero(actual) >= 10   # the control: a zero gradient would fail above
+  # The bits are samples: no gradient flows through them.
+  assert not np.any(jax.grad(lambda l: jnp.sum(bernoulli.sample_and_log_prob(uniform, l)[0]))(logits))
+  # Under vmap and jit too.
+  per_row = jax.jit(jax.vmap(jax.grad(lambda l, b: bernoulli.log_prob(l, b))))(logits, bits)
+  np.testing.assert_allclose(per_row, jax.vmap(jax.grad(textbook))(logits, bits), rtol=1e-6, atol=1e-7)
+
+
 def test_per_sample_keys_give_distinct_samples():
   params = helpers.random_params(8, (6, 4, 3), scale=0.1)
   hs = jax.vmap(bh.sample_q, (None, 0, None))(params, jax.random.split(jax.random.PRNGKey(0), 64), jnp.ones(6))
