@@ -122,7 +122,7 @@ def _stopped(candidate: dict[str, Any], config: dict[str, Any]) -> str:
 
 
 def table(records: list[dict[str, Any]]) -> str:
-  """The markdown table of `records`."""
+  """The markdown table of `records`, then the commands that produced them."""
   lines = ["| dataset | method | test NLL (ours) | K | paper | ours - paper | architecture | epochs | "
            "training time |",
            "|---|---|---|---|---|---|---|---|---|"]
@@ -134,6 +134,7 @@ def table(records: list[dict[str, Any]]) -> str:
         f"| {r['dataset']} | {r['method'].upper()} | {nll['nll']:.2f} +- {nll['se']:.2f} | {nll['k']} | "
         f"{'' if paper is None else f'{paper:.2f}'} | {diff} | {r['chosen']} (of {len(r['candidates'])}) | "
         f"{chosen['epochs']}, {_stopped(chosen, r['config'])} | {r['train_seconds'] / 60:.1f} min |")
+  lines += ["", "```bash"] + [f"{r['command']}   # commit {r['commit'][:12]}" for r in records] + ["```"]
   return "\n".join(lines)
 
 

@@ -24,7 +24,7 @@ def records(tmp_path_factory):
   root = tmp_path_factory.mktemp("reproduce")
   out = {}
   for method in ("bihm", "rws"):
-    record = results.reproduce(tiny_config(method), str(root / "runs" / method))
+    record = results.reproduce(tiny_config(method), str(root / "runs" / method), command=f"run {method}")
     os.makedirs(root / "results" / "synthetic", exist_ok=True)
     with open(root / "results" / "synthetic" / f"{method}.json", "w", encoding="utf-8") as f:
       json.dump(record, f)
@@ -64,7 +64,9 @@ def test_choosing_reads_the_test_split_only_for_the_chosen_model(tmp_path, monke
 
 def test_results_table_puts_the_paper_beside_ours(records):
   rows = results.table(results.load_records(records["results_dir"])).splitlines()
-  assert len(rows) == 4   # header, rule, bihm, rws (k_curve.json is not a record)
+  # Header, rule, bihm, rws (k_curve.json is not a record), then the commands.
+  assert len(rows) == 4 + 5 and rows[4:6] == ["", "```bash"] and rows[-1] == "```"
+  assert rows[7] == f"run rws   # commit {records['rws']['commit'][:12]}"
   nll = records["bihm"]["test_nll"]
   assert f"| synthetic | BIHM | {nll['nll']:.2f} +- {nll['se']:.2f} | 100 |  |  |" in rows[2]
   paper_record = dict(records["rws"], dataset="dna")
