@@ -186,21 +186,31 @@ def curve(record: dict[str, Any], x: np.ndarray, ks: tuple[int, ...], seed: int)
 
 
 def plot(result: dict[str, Any], path: str) -> None:
+  """Left: each model's mean estimate against K (+- SE over points). Right: how far below its
+  max-K value each model's estimate is (+- paired SE), with the tolerance as a dashed line."""
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use("Agg")
   from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
 
-  fig, ax = plt.subplots(figsize=(6, 4))
+  ks = np.array(result["ks"])
+  fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
   for method, c in result["curves"].items():
-    ax.errorbar(result["ks"], c["mean"], yerr=c["se"], marker="o", ms=3, capsize=2,
-                label=f"{method.upper()}: {c['estimate']}")
-  ax.set_xscale("log")
-  ax.set_xlabel("samples K")
-  ax.set_ylabel("test log-likelihood estimate (nats)")
-  ax.set_title(f"{result['dataset']}: first {result['num_points']} test points (mean +- SE)")
-  ax.legend()
+    label = f"{method.upper()}: {c['estimate']}"
+    left.errorbar(ks, c["mean"], yerr=c["se"], marker="o", ms=3, capsize=2, label=label)
+    below = c["mean"][-1] - np.array(c["mean"])
+    right.errorbar(ks[:-1], below[:-1], yerr=c["gap_to_max_k_se"][:-1], marker="o", ms=3, capsize=2,
+                   label=f"{method.upper()}: within {result['tolerance_nats']} from K = {c['k_within_tolerance']}")
+  right.axhline(result["tolerance_nats"], color="gray", linestyle="--")
+  for ax in (left, right):
+    ax.set_xscale("log")
+    ax.set_xlabel("samples K")
+    ax.legend()
+  right.set_yscale("symlog", linthresh=0.01)
+  left.set_ylabel("test log-likelihood estimate (nats)")
+  right.set_ylabel(f"nats below the K = {ks[-1]} estimate")
+  fig.suptitle(f"{result['dataset']}: first {result['num_points']} test points (mean +- SE)")
   fig.tight_layout()
-  fig.savefig(path, dpi=120)
+  fig.savefig(path, dpi=110)
   plt.close(fig)
 
 
