@@ -25,6 +25,7 @@ import numpy as np
 
 from bihm_jax import evaluation, training
 
+
 def candidate_name(latent: tuple[int, ...]) -> str:
   """The run folder of a candidate: its latent layer sizes joined by '-'."""
   return "-".join(str(n) for n in latent)
