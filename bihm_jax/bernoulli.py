@@ -27,9 +27,12 @@ def _log_prob(logits: jax.Array, bits: jax.Array, e: jax.Array) -> jax.Array:
   return jnp.sum(bits * logits - jnp.where(logits >= 0, logits, 0.0) - jnp.log1p(e), axis=-1)
 
 
+def _sigmoid(logits: jax.Array, e: jax.Array) -> jax.Array:
+  return jnp.where(logits >= 0, 1.0, e) / (1.0 + e)
+
+
 def _below_sigmoid(uniform: jax.Array, logits: jax.Array, e: jax.Array) -> jax.Array:
-  prob = jnp.where(logits >= 0, 1.0, e) / (1.0 + e)
-  return (uniform < prob).astype(jnp.float32)
+  return (uniform < _sigmoid(logits, e)).astype(jnp.float32)
 
 
 def log_prob(logits: jax.Array, bits: jax.Array) -> jax.Array:
