@@ -35,7 +35,8 @@ _SAMPLES = flags.DEFINE_integer("samples", 1000, "Samples (rows) per call, as B 
 
 
 def _separate_transcendentals(uniform: jax.Array, logits: jax.Array) -> tuple[jax.Array, jax.Array]:
-  bits = (uniform < jax.nn.sigmoid(logits)).astype(jnp.float32)
+  rare = uniform <= jax.nn.sigmoid(-jnp.abs(logits))   # the library's draw (see bernoulli)
+  bits = jnp.where(logits >= 0, ~rare, rare).astype(jnp.float32)
   return bits, jnp.sum(bits * logits - jax.nn.softplus(logits), axis=-1)
 
 
@@ -60,9 +61,8 @@ def _vjp_sample_and_log_prob(uniform: jax.Array, logits: jax.Array) -> tuple[jax
 
 def _vjp_sample_and_log_prob_fwd(uniform, logits):
   e = bernoulli._exp_minus_abs(logits)
-  prob = bernoulli._sigmoid(logits, e)
-  bits = (uniform < prob).astype(jnp.float32)
-  return (bits, bernoulli._log_prob(logits, bits, e)), bits - prob
+  bits = bernoulli._draw(uniform, logits, e)
+  return (bits, bernoulli._log_prob(logits, bits, e)), bits - bernoulli._sigmoid(logits, e)
 
 
 _vjp_sample_and_log_prob.defvjp(_vjp_sample_and_log_prob_fwd,
@@ -98,7 +98,7 @@ def main(argv):
   latent_sizes = common.MNIST_SIZES[1:]
   key = jax.random.PRNGKey(0)
   logits = 3.0 * jax.random.normal(key, (_SAMPLES.value, sum(latent_sizes)))
-  uniform = jax.random.uniform(jax.random.PRNGKey(1), logits.shape)
+  uniform = bernoulli.uniform(jax.random.PRNGKey(1), logits.shape)
 
   def score(form):
     return lambda l: jnp.sum(form(uniform, l)[1])

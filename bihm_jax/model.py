@@ -111,8 +111,8 @@ def logits(layer: Params, inputs: jax.Array) -> jax.Array:
 
 
 def _uniforms(key: jax.Array, sizes: Sequence[int]) -> list[jax.Array]:
-  """Independent U[0, 1) vectors of the given sizes, from one call to the generator."""
-  return jnp.split(jax.random.uniform(key, (sum(sizes),)), list(itertools.accumulate(sizes))[:-1])
+  """Independent `bernoulli.uniform` vectors of the given sizes, from one call to the generator."""
+  return jnp.split(bernoulli.uniform(key, (sum(sizes),)), list(itertools.accumulate(sizes))[:-1])
 
 
 def sample_q_and_log_q(params: Params, key: jax.Array, x: jax.Array) -> tuple[Latents, jax.Array]:

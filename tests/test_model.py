@@ -124,7 +124,7 @@ def test_bernoulli_gradients_equal_those_of_the_textbook_form():
   from bihm_jax import bernoulli  # pylint: disable=g-import-not-at-top
   logits = jnp.array([[-100.0, -20.0, -3.0, -0.5, 0.0, 0.5, 3.0, 20.0, 100.0]] * 2)
   bits = jnp.array([[0, 1, 0, 1, 1, 0, 1, 0, 1], [1, 0, 1, 0, 0, 1, 0, 1, 0]], jnp.float32)
-  uniform = jax.random.uniform(jax.random.PRNGKey(0), logits.shape)
+  uniform = bernoulli.uniform(jax.random.PRNGKey(0), logits.shape)
   weights = jnp.array([0.3, -2.0])   # distinct cotangents per row: the VJP must broadcast them
 
   def textbook(l, b):
@@ -144,6 +144,41 @@ def test_bernoulli_gradients_equal_those_of_the_textbook_form():
   # Under vmap and jit too.
   per_row = jax.jit(jax.vmap(jax.grad(lambda l, b: bernoulli.log_prob(l, b))))(logits, bits)
   np.testing.assert_allclose(per_row, jax.vmap(jax.grad(textbook))(logits, bits), rtol=1e-6, atol=1e-7)
+
+
+def test_bernoulli_draws_rare_values_no_more_often_than_their_probability():
+  """10^8 draws per logit. A value of probability s < 2^-23 must not come up ~12 times, as it did
+  with float32 uniforms compared by U[0, 1) < sigmoid(l) (U = 0 once in 2^23 draws), while at
+  l = +-12 (s = 6.1e-6) the rare value must come up as often as s says."""
+  from scipy import stats  # pylint: disable=g-import-not-at-top
+  from bihm_jax import bernoulli  # pylint: disable=g-import-not-at-top
+  logits = jnp.array([-40.0, -25.0, -18.0, 18.0, 25.0, 40.0, -12.0, 12.0])
+  rows, chunks = 1_000_000, 100
+
+  @jax.jit
+  def count_ones(key):
+    def chunk(total, k):
+      return total + jnp.sum(bernoulli.sample(k, jnp.broadcast_to(logits, (rows, logits.size))), axis=0), None
+    return jax.lax.scan(chunk, jnp.zeros(logits.size), jax.random.split(key, chunks))[0]
+
+  n = rows * chunks
+  ones = np.asarray(count_ones(jax.random.PRNGKey(0)), np.float64)
+  rare = np.where(logits >= 0, n - ones, ones)
+  expected = n * np.asarray(jax.nn.sigmoid(-jnp.abs(logits)), np.float64)
+  for l, count, mean in zip(np.asarray(logits), rare, expected):
+    # Neither tail of Poisson(mean) below the suite's significance level: too many rare draws,
+    # and too few (the control: a sampler that never drew rare values fails at l = +-12).
+    assert stats.poisson.sf(count - 1, mean) >= helpers.MIN_PVALUE, (l, count, mean)
+    assert stats.poisson.cdf(count, mean) >= helpers.MIN_PVALUE, (l, count, mean)
+
+
+def test_bernoulli_uniform_is_on_the_half_open_grid():
+  from bihm_jax import bernoulli  # pylint: disable=g-import-not-at-top
+  u = np.asarray(bernoulli.uniform(jax.random.PRNGKey(0), (1_000_000,)), np.float64)
+  assert u.min() > 0.0 and u.max() <= 1.0
+  small = u[u < 2.0**-8]   # exact there: integer multiples of 2^-32
+  np.testing.assert_array_equal(small * 2.0**32, np.round(small * 2.0**32))
+  assert abs(u.mean() - 0.5) < 6 * math.sqrt(1 / 12 / u.size)
 
 
 def test_per_sample_keys_give_distinct_samples():
