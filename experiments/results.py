@@ -57,9 +57,37 @@ def headline(method: str, test: dict[str, Any]) -> dict[str, Any]:
   return {"nll": -test["k"][k][name]["mean"], "se": test["k"][k][name]["se"], "k": int(k), "estimate": name}
 
 
+TRAINED_BY = "trained_by.json"
+
+
+def _epochs_done(run_dir: str) -> int:
+  try:
+    return int(training.load_checkpoint(run_dir, "latest")[2]["epoch"])
+  except FileNotFoundError:
+    return 0
+
+
+def _log_training(run_dir: str, commit: str, first: int, last: int) -> list[dict[str, Any]]:
+  """`run_dir/trained_by.json`, the code that trained each stretch of epochs, after adding
+  `{"commit": commit, "epochs": [first, last]}` when this run trained any."""
+  path = os.path.join(run_dir, TRAINED_BY)
+  history = []
+  if os.path.exists(path):
+    with open(path, encoding="utf-8") as f:
+      history = json.load(f)
+  if last > first:
+    history.append({"commit": commit, "epochs": [first, last]})
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
+      json.dump(history, f, indent=2)
+    os.replace(path + ".tmp", path)
+  return history
+
+
 def reproduce(config: training.Config, workdir: str, command: str | None = None) -> dict[str, Any]:
   """Trains every candidate, tests the best on validation; returns the record (`command`: the
-  command line that reproduces it, stored with it)."""
+  command line that reproduces it, stored with it). The record's commit is the code that
+  evaluated; each candidate's `trained_by` lists the code that trained which epochs (runs resumed
+  across commits have several)."""
   commit = _commit()   # of the code as loaded, before any training
   candidates = {}
   for latent in config.latent_candidates:
@@ -67,11 +95,14 @@ def reproduce(config: training.Config, workdir: str, command: str | None = None)
     run_config.layer_sizes = (config.layer_sizes[0],) + tuple(latent)
     run_config.test_at_end = False
     name = candidate_name(tuple(latent))
+    run_dir = os.path.join(workdir, name)
     logging.info("Candidate %s", name)
-    summary = training.train_and_evaluate(run_config, os.path.join(workdir, name))
+    first = _epochs_done(run_dir)
+    summary = training.train_and_evaluate(run_config, run_dir)
     candidates[name] = {"layer_sizes": list(run_config.layer_sizes),
                         **{key: summary[key] for key in ("epochs", "best_epoch", "valid_criterion",
-                                                         "best_valid", "stopped_early", "train_seconds")}}
+                                                         "best_valid", "stopped_early", "train_seconds")},
+                        "trained_by": _log_training(run_dir, commit, first, summary["epochs"])}
   chosen = max(candidates, key=lambda name: candidates[name]["best_valid"])
   start = time.perf_counter()
   test = training.evaluate_workdir(os.path.join(workdir, chosen))
@@ -122,6 +153,15 @@ def _stopped(candidate: dict[str, Any], config: dict[str, Any]) -> str:
   return f"epoch cap {config['num_epochs']} (best epoch {candidate['best_epoch']})"
 
 
+def _provenance(record: dict[str, Any]) -> str:
+  """"commit C", or "trained at A (epochs 0-N), evaluated at C" when other code trained the model."""
+  trained = record["candidates"][record["chosen"]].get("trained_by", [])
+  if all(t["commit"] == record["commit"] for t in trained):
+    return f"commit {record['commit'][:12]}"
+  stretches = ", ".join(f"{t['commit'][:12]} (epochs {t['epochs'][0]}-{t['epochs'][1]})" for t in trained)
+  return f"trained at {stretches}, evaluated at {record['commit'][:12]}"
+
+
 def table(records: list[dict[str, Any]]) -> str:
   """The markdown table of `records`, then the commands that produced them."""
   lines = ["| dataset | method | test NLL (ours) | K | paper | ours - paper | architecture | epochs | "
@@ -135,7 +175,7 @@ def table(records: list[dict[str, Any]]) -> str:
         f"| {r['dataset']} | {r['method'].upper()} | {nll['nll']:.2f} +- {nll['se']:.2f} | {nll['k']} | "
         f"{'' if paper is None else f'{paper:.2f}'} | {diff} | {r['chosen']} (of {len(r['candidates'])}) | "
         f"{chosen['epochs']}, {_stopped(chosen, r['config'])} | {r['train_seconds'] / 60:.1f} min |")
-  lines += ["", "```bash"] + [f"{r['command']}   # commit {r['commit'][:12]}" for r in records] + ["```"]
+  lines += ["", "```bash"] + [f"{r['command']}   # {_provenance(r)}" for r in records] + ["```"]
   return "\n".join(lines)
 
 

@@ -49,6 +49,24 @@ def test_the_best_candidate_on_validation_is_tested_once(records, monkeypatch):
     assert record["train_seconds"] == pytest.approx(sum(c["train_seconds"] for c in record["candidates"].values()))
     for field in ("commit", "device", "seed", "command", "eval_seconds"):
       assert field in record, field
+    for candidate in record["candidates"].values():
+      assert candidate["trained_by"] == [{"commit": record["commit"], "epochs": [0, 3]}]
+
+
+def test_the_record_says_which_code_trained_and_which_evaluated(tmp_path, monkeypatch):
+  config = tiny_config("bihm")
+  config.update({"num_epochs": 1, "eval_ks": (1,), "z_samples": 10, "latent_candidates": ((2,),)})
+  monkeypatch.setattr(results, "_commit", lambda: "a" * 40)
+  results.reproduce(config, str(tmp_path))
+  monkeypatch.setattr(results, "_commit", lambda: "b" * 40)
+  evaluated = results.reproduce(config, str(tmp_path))   # nothing left to train: evaluates only
+  assert evaluated["commit"] == "b" * 40
+  assert evaluated["candidates"]["2"]["trained_by"] == [{"commit": "a" * 40, "epochs": [0, 1]}]
+  assert results._provenance(evaluated) == f"trained at {'a' * 12} (epochs 0-1), evaluated at {'b' * 12}"
+  config.num_epochs = 2
+  resumed = results.reproduce(config, str(tmp_path))   # one more epoch, by the new code
+  assert resumed["candidates"]["2"]["trained_by"] == [{"commit": "a" * 40, "epochs": [0, 1]},
+                                                     {"commit": "b" * 40, "epochs": [1, 2]}]
 
 
 def test_choosing_reads_the_test_split_only_for_the_chosen_model(tmp_path, monkeypatch):
