@@ -123,6 +123,8 @@ def validate_config(config: Config) -> None:
     raise ValueError(f"config.schedule = {config.schedule!r}; choose from {sorted(_SCHEDULES)}")
   if config.schedule == "exponential" and not config.decay_rate > 0:
     raise ValueError(f"config.decay_rate must be > 0, got {config.decay_rate!r}")
+  if not config.weight_decay >= 0:
+    raise ValueError(f"config.weight_decay must be >= 0, got {config.weight_decay!r}")
   if not callable(getattr(optax, config.optimizer, None)):
     raise ValueError(f"config.optimizer = {config.optimizer!r} is not an optax optimizer")
   try:
@@ -145,6 +147,10 @@ def make_optimizer(config: Config, steps_per_epoch: int) -> tuple[optax.Gradient
   """`(optimizer, schedule)`: optax.<config.optimizer> driven by the config's learning-rate schedule."""
   schedule = _SCHEDULES[config.schedule](config, steps_per_epoch)
   optimizer = getattr(optax, config.optimizer)(learning_rate=schedule, **config.optimizer_kwargs.to_dict())
+  weight_decay = config.get("weight_decay", 0.0)   # absent from configs saved before it existed
+  if weight_decay:
+    # Decoupled weight decay (AdamW's): each step also moves every parameter by -lr(t) wd theta.
+    optimizer = optax.chain(optimizer, optax.add_decayed_weights(lambda step: -weight_decay * schedule(step)))
   return optimizer, schedule
 
 
@@ -281,7 +287,7 @@ def _raise_if_not_finite(finite: np.ndarray, first_step: int, epoch: int, latest
 
 
 # Fields that fix the structure of the checkpointed state: a run can only resume with the same.
-_STATE_FIELDS = ("layer_sizes", "optimizer", "optimizer_kwargs")
+_STATE_FIELDS = ("layer_sizes", "optimizer", "optimizer_kwargs", "weight_decay")
 
 
 def _check_resumable(config: Config, workdir: str) -> None:
@@ -291,7 +297,7 @@ def _check_resumable(config: Config, workdir: str) -> None:
     return
   saved = load_config(workdir)
   for field in _STATE_FIELDS:
-    old, new = saved[field], config[field]
+    old, new = saved.get(field, 0.0), config.get(field, 0.0)   # only weight_decay can be absent
     old, new = (v.to_dict() if isinstance(v, Config) else tuple(v) if isinstance(v, (list, tuple)) else v
                 for v in (old, new))
     if old != new:

@@ -1,13 +1,14 @@
-"""One row of the results table: choose the architecture on validation, then test once.
+"""One row of the results table: choose the candidate on validation, then test it once.
 
   python -m experiments.reproduce --config=experiments/configs/dna.py [--config.method=rws] \
       --workdir=runs/dna/bihm --results=results/dna/bihm.json
 
-For each latent architecture in `config.latent_candidates` it trains (or resumes) a run in
-`workdir/<layers>` (e.g. `workdir/200-100-50-25-10`) with the config's other settings and
-`test_at_end` off, so the test split is not read while choosing. The candidate with the best
-validation score (`training.VALID_CRITERIA`: the bound for BiHM, log p_K for RWS) is evaluated
-once on the test split as `experiments.evaluate` does (K = `config.eval_ks`, `config.z_samples`
+For each latent architecture in `config.latent_candidates` and each weight decay in
+`config.weight_decay_candidates` (empty: `config.weight_decay`) it trains (or resumes) a run in
+`workdir/<layers>[_wd<weight decay>]` (e.g. `workdir/200-100-50-25-10`, `workdir/100-50-25-10_wd0.1`)
+with the config's other settings and `test_at_end` off, so the test split is not read while
+choosing. The candidate with the best validation score (`training.VALID_CRITERIA`: the bound for
+BiHM, log p_K for RWS) is evaluated once on the test split as `experiments.evaluate` does (K = `config.eval_ks`, `config.z_samples`
 samples of log Z^2), and `--results` receives the record: dataset, method, commit, command,
 device, seed, the chosen config and workdir, each candidate's epochs, validation score and training time,
 the test estimates with standard errors, and the headline test NLL with its standard error

@@ -12,6 +12,7 @@ The functions behind `experiments.reproduce`, `experiments.results_table` and
 """
 
 import glob
+import itertools
 import json
 import os
 import platform
@@ -26,9 +27,10 @@ import numpy as np
 from bihm_jax import evaluation, training
 
 
-def candidate_name(latent: tuple[int, ...]) -> str:
-  """The run folder of a candidate: its latent layer sizes joined by '-'."""
-  return "-".join(str(n) for n in latent)
+def candidate_name(latent: tuple[int, ...], weight_decay: float = 0.0) -> str:
+  """The run folder of a candidate: its latent layer sizes joined by '-', then "_wd<weight decay>"
+  if it has one (e.g. "200-100-50-25-10_wd0.1")."""
+  return "-".join(str(n) for n in latent) + (f"_wd{weight_decay:g}" if weight_decay else "")
 
 
 def _commit() -> str:
@@ -84,17 +86,19 @@ def _log_training(run_dir: str, commit: str, first: int, last: int) -> list[dict
 
 
 def reproduce(config: training.Config, workdir: str, command: str | None = None) -> dict[str, Any]:
-  """Trains every candidate, tests the best on validation; returns the record (`command`: the
-  command line that reproduces it, stored with it). The record's commit is the code that
-  evaluated; each candidate's `trained_by` lists the code that trained which epochs (runs resumed
+  """Trains every candidate (each latent candidate with each weight-decay candidate), tests the
+  best on validation; returns the record (`command`: the command line that reproduces it, stored
+  with it). The record's commit is the code that evaluated; each candidate's `trained_by` lists the code that trained which epochs (runs resumed
   across commits have several)."""
   commit = _commit()   # of the code as loaded, before any training
   candidates = {}
-  for latent in config.latent_candidates:
+  weight_decays = config.weight_decay_candidates or (config.weight_decay,)
+  for latent, weight_decay in itertools.product(config.latent_candidates, weight_decays):
     run_config = config.copy_and_resolve_references()
     run_config.layer_sizes = (config.layer_sizes[0],) + tuple(latent)
+    run_config.weight_decay = weight_decay
     run_config.test_at_end = False
-    name = candidate_name(tuple(latent))
+    name = candidate_name(tuple(latent), weight_decay)
     run_dir = os.path.join(workdir, name)
     logging.info("Candidate %s", name)
     first = _epochs_done(run_dir)

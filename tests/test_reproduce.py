@@ -53,6 +53,20 @@ def test_the_best_candidate_on_validation_is_tested_once(records, monkeypatch):
       assert candidate["trained_by"] == [{"commit": record["commit"], "epochs": [0, 3]}]
 
 
+def test_every_latent_candidate_is_trained_with_every_weight_decay_candidate(tmp_path):
+  config = tiny_config("bihm")
+  config.update({"num_epochs": 1, "eval_ks": (1,), "z_samples": 10, "latent_candidates": ((2,), (3,)),
+                 "weight_decay_candidates": (0.0, 0.5)})
+  record = results.reproduce(config, str(tmp_path))
+  assert set(record["candidates"]) == {"2", "2_wd0.5", "3", "3_wd0.5"}
+  for name in record["candidates"]:
+    saved = training.load_config(str(tmp_path / name))
+    assert saved.weight_decay == (0.5 if name.endswith("_wd0.5") else 0.0)
+    assert tuple(saved.layer_sizes[1:]) == (int(name.split("_")[0]),)
+  assert record["chosen"] == max(record["candidates"], key=lambda n: record["candidates"][n]["best_valid"])
+  assert record["config"]["weight_decay"] == training.load_config(record["workdir"]).weight_decay
+
+
 def test_the_record_says_which_code_trained_and_which_evaluated(tmp_path, monkeypatch):
   config = tiny_config("bihm")
   config.update({"num_epochs": 1, "eval_ks": (1,), "z_samples": 10, "latent_candidates": ((2,),)})

@@ -2,12 +2,15 @@
 
 import glob
 import importlib
+import json
 import os
 import shutil
 
 from flax import serialization
 import jax
+import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 from bihm_jax import checkpoints, evaluation, training
@@ -65,6 +68,33 @@ def test_epoch_function_is_traced_once():
     state, metrics = train_epoch(state, x, epoch)
   assert metrics["bound"].shape == (20,)
   assert train_epoch._cache_size() == 1
+
+
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+def test_weight_decay_with_adam_is_adamw(schedule):
+  config = small_config(weight_decay=0.3, schedule=schedule)
+  optimizer, learning_rate = training.make_optimizer(config, steps_per_epoch=2)
+  adamw = optax.adamw(learning_rate, weight_decay=0.3, **config.optimizer_kwargs.to_dict())
+  params = training.create_train_state(config, optimizer).params
+  grads = jax.tree.map(lambda p: jnp.cos(3.0 * p + 1.0), params)
+  ours, theirs = optimizer.init(params), adamw.init(params)
+  for _ in range(5):
+    updates, ours = optimizer.update(grads, ours, params)
+    reference, theirs = adamw.update(grads, theirs, params)
+    assert jax.tree.all(jax.tree.map(lambda a, b: np.allclose(a, b, rtol=1e-6, atol=1e-9), updates, reference))
+    params = optax.apply_updates(params, updates)
+
+
+def test_configs_saved_before_weight_decay_existed_still_load(full_run, tmp_path):
+  workdir = str(tmp_path / "run")
+  shutil.copytree(full_run[0], workdir)
+  saved = json.loads(read_bytes(os.path.join(workdir, "config.json")))
+  del saved["weight_decay"], saved["weight_decay_candidates"]
+  with open(os.path.join(workdir, "config.json"), "w", encoding="utf-8") as f:
+    json.dump(saved, f)
+  config, state, _ = training.load_checkpoint(workdir)
+  assert "weight_decay" not in config
+  assert training.train_and_evaluate(small_config(num_epochs=NUM_EPOCHS + 1), workdir)["epochs"] == NUM_EPOCHS + 1
 
 
 def test_early_stopping_after_patience_epochs_without_a_better_bound(tmp_path):
@@ -147,6 +177,8 @@ def test_resuming_with_another_state_structure_names_the_field(full_run, tmp_pat
     training.train_and_evaluate(small_config(layer_sizes=(8, 6, 3)), workdir)
   with pytest.raises(ValueError, match="config.optimizer = 'adamw', but .* optimizer = 'adam'"):
     training.train_and_evaluate(small_config(optimizer="adamw"), workdir)
+  with pytest.raises(ValueError, match="config.weight_decay = 0.1, but .* weight_decay = 0.0"):
+    training.train_and_evaluate(small_config(weight_decay=0.1), workdir)
   assert read_bytes(os.path.join(workdir, "config.json")) == before
 
 
@@ -157,6 +189,7 @@ def test_resuming_with_another_state_structure_names_the_field(full_run, tmp_pat
     (dict(layer_sizes=(9, 5, 3)), r"config.layer_sizes\[0\] = 9 does not match the data dimension 8"),
     (dict(method="vae"), "config.method"),
     (dict(optimizer="no_such_optimizer"), "config.optimizer"),
+    (dict(weight_decay=-0.1), "config.weight_decay must be >= 0"),
 ])
 def test_config_errors_fail_before_training_and_name_the_field(tmp_path, overrides, message):
   workdir = str(tmp_path / "run")

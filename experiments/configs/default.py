@@ -14,6 +14,10 @@ Fields (`python -m experiments.train --config=... --config.FIELD=VALUE` override
   k                          importance samples per data point in a training step
   batch_size                 examples per step; the ragged end of an epoch is dropped
   optimizer, optimizer_kwargs  `optax.<optimizer>(learning_rate=schedule, **optimizer_kwargs)`
+  weight_decay               decoupled weight decay (AdamW's): each step also moves every
+                             parameter by -learning_rate(t) * weight_decay * itself; 0: none
+  weight_decay_candidates    the weight decays that `experiments.reproduce` trains with each
+                             latent candidate and chooses from on validation (empty: weight_decay)
   learning_rate, schedule    "constant", "cosine" (to 0 at num_epochs) or "exponential"
   decay_rate                 learning-rate factor per epoch of the "exponential" schedule
   num_epochs                 maximum number of epochs
@@ -54,6 +58,8 @@ def base_config(dataset: str, layer_sizes: Sequence[int]) -> ml_collections.Conf
 
   config.optimizer = "adam"
   config.optimizer_kwargs = ml_collections.ConfigDict({"b1": 0.9, "b2": 0.999, "eps": 1e-8})
+  config.weight_decay = 0.0
+  config.weight_decay_candidates = ()
   config.learning_rate = 1e-3
   config.schedule = "constant"
   config.decay_rate = 1.0
