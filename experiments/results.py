@@ -88,8 +88,8 @@ def _log_training(run_dir: str, commit: str, first: int, last: int) -> list[dict
 def reproduce(config: training.Config, workdir: str, command: str | None = None) -> dict[str, Any]:
   """Trains every candidate (each latent candidate with each weight-decay candidate), tests the
   best on validation; returns the record (`command`: the command line that reproduces it, stored
-  with it). The record's commit is the code that evaluated; each candidate's `trained_by` lists the code that trained which epochs (runs resumed
-  across commits have several)."""
+  with it). The record's commit is the code that evaluated; each candidate's `trained_by` lists
+  the code that trained which epochs (runs resumed across commits have several)."""
   commit = _commit()   # of the code as loaded, before any training
   candidates = {}
   weight_decays = config.weight_decay_candidates or (config.weight_decay,)
@@ -162,7 +162,13 @@ def _provenance(record: dict[str, Any]) -> str:
   trained = record["candidates"][record["chosen"]].get("trained_by", [])
   if all(t["commit"] == record["commit"] for t in trained):
     return f"commit {record['commit'][:12]}"
-  stretches = ", ".join(f"{t['commit'][:12]} (epochs {t['epochs'][0]}-{t['epochs'][1]})" for t in trained)
+  merged = []   # adjacent stretches by the same commit (a run resumed without a code change) as one
+  for t in trained:
+    if merged and merged[-1]["commit"] == t["commit"] and merged[-1]["epochs"][1] == t["epochs"][0]:
+      merged[-1] = {"commit": t["commit"], "epochs": [merged[-1]["epochs"][0], t["epochs"][1]]}
+    else:
+      merged.append(t)
+  stretches = ", ".join(f"{t['commit'][:12]} (epochs {t['epochs'][0]}-{t['epochs'][1]})" for t in merged)
   return f"trained at {stretches}, evaluated at {record['commit'][:12]}"
 
 

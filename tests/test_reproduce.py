@@ -81,6 +81,14 @@ def test_the_record_says_which_code_trained_and_which_evaluated(tmp_path, monkey
   resumed = results.reproduce(config, str(tmp_path))   # one more epoch, by the new code
   assert resumed["candidates"]["2"]["trained_by"] == [{"commit": "a" * 40, "epochs": [0, 1]},
                                                      {"commit": "b" * 40, "epochs": [1, 2]}]
+  monkeypatch.setattr(results, "_commit", lambda: "c" * 40)
+  config.num_epochs = 3
+  results.reproduce(config, str(tmp_path))
+  config.num_epochs = 4
+  again = results.reproduce(config, str(tmp_path))   # resumed twice by the same code
+  assert len(again["candidates"]["2"]["trained_by"]) == 4
+  assert results._provenance(again) == f"trained at {'a' * 12} (epochs 0-1), {'b' * 12} (epochs 1-2), " \
+                                       f"{'c' * 12} (epochs 2-4), evaluated at {'c' * 12}"
 
 
 def test_choosing_reads_the_test_split_only_for_the_chosen_model(tmp_path, monkeypatch):
