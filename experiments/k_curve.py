@@ -11,7 +11,9 @@ K = 1, 2, 5, 10, ..., max_k, on the first `--num_points` test points. It writes
 `results/<dataset>/k_curve.json` (means, standard errors over points (BiHM's constant log Z^2
 has its own in the record), the paired standard error
 of the distance to the max_k value, and for each model the smallest K whose estimate, and every
-larger K's, is within 0.1 nats of the max_k value) and `results/<dataset>/k_curve.png`.
+larger K's, is within 0.1 nats of the max_k value; its workdir and epoch) and
+`results/<dataset>/k_curve.png`. A record whose epoch is not its workdir's best checkpoint (a run
+resumed but not yet re-evaluated) is refused.
 """
 
 import shlex

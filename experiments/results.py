@@ -217,7 +217,12 @@ def k_within(means: np.ndarray, ks: tuple[int, ...], tolerance: float = TOLERANC
 
 def curve(record: dict[str, Any], x: np.ndarray, ks: tuple[int, ...], seed: int) -> dict[str, Any]:
   """One model's estimates at every K: mean and standard errors over the points of `x`."""
-  config, state, _ = training.load_checkpoint(record["workdir"], "best")
+  config, state, loop = training.load_checkpoint(record["workdir"], "best")
+  epoch = record["candidates"][record["chosen"]]["best_epoch"]
+  if loop["best_epoch"] != epoch:
+    raise ValueError(f"the {record['method']} record describes the model of epoch {epoch}, but the best "
+                     f"checkpoint in {record['workdir']} is from epoch {loop['best_epoch']}: rerun "
+                     "experiments.reproduce to evaluate it before its K curve")
   # The importance-sampling key of `evaluation.evaluate`: on the whole test split, the curve
   # passes through the record's estimates at its K values.
   _, is_key = jax.random.split(jax.random.PRNGKey(seed))
@@ -233,6 +238,7 @@ def curve(record: dict[str, Any], x: np.ndarray, ks: tuple[int, ...], seed: int)
       "gap_to_max_k_se": ((values - values[:, -1:]).std(axis=0, ddof=1) / np.sqrt(len(x))).tolist(),
       "k_within_tolerance": k_within(means, ks),
       "workdir": record["workdir"],
+      "epoch": epoch,
   }
 
 

@@ -135,6 +135,16 @@ def test_k_curve_passes_through_the_records_estimates(records):
     assert c["gap_to_max_k_se"][-1] == 0.0 and c["k_within_tolerance"] in result["ks"]
 
 
+def test_k_curve_refuses_a_record_older_than_its_checkpoint(records):
+  stale = json.loads(json.dumps(records["bihm"]))
+  stale["candidates"][stale["chosen"]]["best_epoch"] -= 1
+  x = training.load_split(training.load_config(stale["workdir"]), "test")[:2]
+  with pytest.raises(ValueError, match=f"epoch {stale['candidates'][stale['chosen']]['best_epoch']}, but"):
+    results.curve(stale, x, (1, 10), seed=0)
+  assert results.curve(records["bihm"], x, (1, 10), seed=0)["epoch"] == records["bihm"]["candidates"][
+      records["bihm"]["chosen"]]["best_epoch"]
+
+
 def test_k_within_is_the_first_k_after_which_all_estimates_are_close():
   ks = (1, 10, 100, 1000)
   assert results.k_within(np.array([-5.0, -3.0, -2.95, -3.0]), ks) == 10
