@@ -69,19 +69,28 @@ def _epochs_done(run_dir: str) -> int:
     return 0
 
 
-def _log_training(run_dir: str, commit: str, first: int, last: int) -> list[dict[str, Any]]:
-  """`run_dir/trained_by.json`, the code that trained each stretch of epochs, after adding
-  `{"commit": commit, "epochs": [first, last]}` when this run trained any."""
+def _log_training(run_dir: str, epoch: int, opened_by: str | None = None) -> list[dict[str, Any]]:
+  """`run_dir/trained_by.json`, the code that trained each stretch of epochs, after closing the
+  open stretch (if any) at `epoch` and, with `opened_by`, opening one by that commit from `epoch`.
+
+  A run opens its stretch before training (`epoch`: its checkpoint's) and closes it after
+  (`epoch`: its last). A run interrupted in between leaves it open; the next run closes it at the
+  checkpoint it resumes from, the last one the interrupted run saved. Empty stretches are dropped.
+  """
   path = os.path.join(run_dir, TRAINED_BY)
   history = []
   if os.path.exists(path):
     with open(path, encoding="utf-8") as f:
       history = json.load(f)
-  if last > first:
-    history.append({"commit": commit, "epochs": [first, last]})
-    with open(path + ".tmp", "w", encoding="utf-8") as f:
-      json.dump(history, f, indent=2)
-    os.replace(path + ".tmp", path)
+  if history and history[-1]["epochs"][1] is None:
+    history[-1]["epochs"][1] = epoch
+  if opened_by is not None:
+    history.append({"commit": opened_by, "epochs": [epoch, None]})
+  history = [stretch for stretch in history if stretch["epochs"][0] != stretch["epochs"][1]]
+  os.makedirs(run_dir, exist_ok=True)
+  with open(path + ".tmp", "w", encoding="utf-8") as f:
+    json.dump(history, f, indent=2)
+  os.replace(path + ".tmp", path)
   return history
 
 
@@ -101,12 +110,12 @@ def reproduce(config: training.Config, workdir: str, command: str | None = None)
     name = candidate_name(tuple(latent), weight_decay)
     run_dir = os.path.join(workdir, name)
     logging.info("Candidate %s", name)
-    first = _epochs_done(run_dir)
+    _log_training(run_dir, _epochs_done(run_dir), opened_by=commit)
     summary = training.train_and_evaluate(run_config, run_dir)
     candidates[name] = {"layer_sizes": list(run_config.layer_sizes),
                         **{key: summary[key] for key in ("epochs", "best_epoch", "valid_criterion",
                                                          "best_valid", "stopped_early", "train_seconds")},
-                        "trained_by": _log_training(run_dir, commit, first, summary["epochs"])}
+                        "trained_by": _log_training(run_dir, summary["epochs"])}
   chosen = max(candidates, key=lambda name: candidates[name]["best_valid"])
   start = time.perf_counter()
   test = training.evaluate_workdir(os.path.join(workdir, chosen))

@@ -91,6 +91,31 @@ def test_the_record_says_which_code_trained_and_which_evaluated(tmp_path, monkey
                                        f"{'c' * 12} (epochs 2-4), evaluated at {'c' * 12}"
 
 
+def test_epochs_of_an_interrupted_run_keep_their_commit(tmp_path, monkeypatch):
+  config = tiny_config("bihm")
+  config.update({"num_epochs": 1, "eval_ks": (1,), "z_samples": 10, "latent_candidates": ((2,),)})
+  monkeypatch.setattr(results, "_commit", lambda: "a" * 40)
+  results.reproduce(config, str(tmp_path))
+  monkeypatch.setattr(results, "_commit", lambda: "b" * 40)
+  train_and_evaluate = training.train_and_evaluate
+
+  def killed_after_training(run_config, run_dir):
+    train_and_evaluate(run_config, run_dir)   # saves the checkpoint of epoch 2, then the process dies
+    raise KeyboardInterrupt
+
+  monkeypatch.setattr(training, "train_and_evaluate", killed_after_training)
+  config.num_epochs = 2
+  with pytest.raises(KeyboardInterrupt):
+    results.reproduce(config, str(tmp_path))
+  monkeypatch.setattr(training, "train_and_evaluate", train_and_evaluate)
+  monkeypatch.setattr(results, "_commit", lambda: "c" * 40)
+  config.num_epochs = 3
+  record = results.reproduce(config, str(tmp_path))
+  assert record["candidates"]["2"]["trained_by"] == [{"commit": "a" * 40, "epochs": [0, 1]},
+                                                    {"commit": "b" * 40, "epochs": [1, 2]},
+                                                    {"commit": "c" * 40, "epochs": [2, 3]}]
+
+
 def test_choosing_reads_the_test_split_only_for_the_chosen_model(tmp_path, monkeypatch):
   splits = []
   load_split = training.load_split
