@@ -67,12 +67,19 @@ def test_every_latent_candidate_is_trained_with_every_weight_decay_candidate(tmp
   assert record["config"]["weight_decay"] == training.load_config(record["workdir"]).weight_decay
 
 
-def test_the_record_says_which_code_trained_and_which_evaluated(tmp_path, monkeypatch):
+def one_epoch_by_commit_a(workdir, monkeypatch):
+  """The config of a one-candidate run that commit "a" * 40 trained for one epoch in `workdir`;
+  the code is then at commit "b" * 40."""
   config = tiny_config("bihm")
   config.update({"num_epochs": 1, "eval_ks": (1,), "z_samples": 10, "latent_candidates": ((2,),)})
   monkeypatch.setattr(results, "_commit", lambda: "a" * 40)
-  results.reproduce(config, str(tmp_path))
+  results.reproduce(config, str(workdir))
   monkeypatch.setattr(results, "_commit", lambda: "b" * 40)
+  return config
+
+
+def test_the_record_says_which_code_trained_and_which_evaluated(tmp_path, monkeypatch):
+  config = one_epoch_by_commit_a(tmp_path, monkeypatch)   # now at commit b
   evaluated = results.reproduce(config, str(tmp_path))   # nothing left to train: evaluates only
   assert evaluated["commit"] == "b" * 40
   assert evaluated["candidates"]["2"]["trained_by"] == [{"commit": "a" * 40, "epochs": [0, 1]}]
@@ -92,11 +99,7 @@ def test_the_record_says_which_code_trained_and_which_evaluated(tmp_path, monkey
 
 
 def test_epochs_of_an_interrupted_run_keep_their_commit(tmp_path, monkeypatch):
-  config = tiny_config("bihm")
-  config.update({"num_epochs": 1, "eval_ks": (1,), "z_samples": 10, "latent_candidates": ((2,),)})
-  monkeypatch.setattr(results, "_commit", lambda: "a" * 40)
-  results.reproduce(config, str(tmp_path))
-  monkeypatch.setattr(results, "_commit", lambda: "b" * 40)
+  config = one_epoch_by_commit_a(tmp_path, monkeypatch)   # now at commit b
   train_and_evaluate = training.train_and_evaluate
 
   def killed_after_training(run_config, run_dir):
