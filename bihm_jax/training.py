@@ -66,6 +66,8 @@ _SCHEDULES: dict[str, Callable[[Config, int], optax.Schedule]] = {
         c.learning_rate, c.num_epochs * steps_per_epoch),
     "exponential": lambda c, steps_per_epoch: optax.exponential_decay(
         c.learning_rate, steps_per_epoch, c.decay_rate),
+    "step": lambda c, steps_per_epoch: optax.piecewise_constant_schedule(
+        c.learning_rate, {epoch * steps_per_epoch: c.decay_rate for epoch in c.decay_epochs}),
 }
 
 # The validation scalar that early stopping maximises, per method.
@@ -121,8 +123,13 @@ def validate_config(config: Config) -> None:
     raise ValueError(f"config.learning_rate must be > 0, got {config.learning_rate!r}")
   if config.schedule not in _SCHEDULES:
     raise ValueError(f"config.schedule = {config.schedule!r}; choose from {sorted(_SCHEDULES)}")
-  if config.schedule == "exponential" and not config.decay_rate > 0:
+  if config.schedule in ("exponential", "step") and not config.decay_rate > 0:
     raise ValueError(f"config.decay_rate must be > 0, got {config.decay_rate!r}")
+  decay_epochs = tuple(config.get("decay_epochs", ()))   # absent from configs saved before it existed
+  if config.schedule == "step" and not (
+      decay_epochs and all(map(_is_positive_int, decay_epochs)) and list(decay_epochs) == sorted(set(decay_epochs))):
+    raise ValueError(f"config.decay_epochs must be increasing integers >= 1 for the step schedule, "
+                     f"got {decay_epochs!r}")
   if not config.weight_decay >= 0:
     raise ValueError(f"config.weight_decay must be >= 0, got {config.weight_decay!r}")
   if not callable(getattr(optax, config.optimizer, None)):

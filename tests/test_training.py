@@ -85,6 +85,30 @@ def test_weight_decay_with_adam_is_adamw(schedule):
     params = optax.apply_updates(params, updates)
 
 
+def test_step_schedule_multiplies_the_rate_by_decay_rate_after_each_decay_epoch():
+  config = small_config(schedule="step", learning_rate=1e-2, decay_rate=0.1, decay_epochs=(2, 3))
+  _, learning_rate = training.make_optimizer(config, steps_per_epoch=5)
+  rates = np.array([learning_rate(step) for step in range(20)])
+  np.testing.assert_allclose(rates, [1e-2] * 10 + [1e-3] * 5 + [1e-4] * 5, rtol=1e-6)
+
+
+def test_constant_run_resumed_with_a_step_decay_equals_a_run_with_it_from_the_start(tmp_path):
+  step = dict(schedule="step", decay_rate=0.1, decay_epochs=(2,), test_at_end=False)
+  resumed, fresh = str(tmp_path / "resumed"), str(tmp_path / "fresh")
+  training.train_and_evaluate(small_config(num_epochs=2, test_at_end=False), resumed)
+  training.train_and_evaluate(small_config(**step), resumed)
+  training.train_and_evaluate(small_config(**step), fresh)
+  expected, actual = (training.load_checkpoint(workdir, "latest")[1] for workdir in (fresh, resumed))
+  assert int(actual.step) == int(expected.step) > 0
+  for a, b in zip(jax.tree.leaves(expected.params), jax.tree.leaves(actual.params)):
+    np.testing.assert_array_equal(a, b)
+  # The decay took effect: the last epoch's updates were made at the lower rate.
+  constant = str(tmp_path / "constant")
+  training.train_and_evaluate(small_config(test_at_end=False), constant)
+  params = training.load_checkpoint(constant, "latest")[1].params
+  assert not all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(actual.params)))
+
+
 def test_configs_saved_before_weight_decay_existed_still_load(full_run, tmp_path):
   workdir = str(tmp_path / "run")
   shutil.copytree(full_run[0], workdir)
@@ -190,6 +214,8 @@ def test_resuming_with_another_state_structure_names_the_field(full_run, tmp_pat
     (dict(method="vae"), "config.method"),
     (dict(optimizer="no_such_optimizer"), "config.optimizer"),
     (dict(weight_decay=-0.1), "config.weight_decay must be >= 0"),
+    (dict(schedule="step"), r"config.decay_epochs must be increasing integers >= 1 .* got \(\)"),
+    (dict(schedule="step", decay_epochs=(3, 2)), r"config.decay_epochs .* got \(3, 2\)"),
 ])
 def test_config_errors_fail_before_training_and_name_the_field(tmp_path, overrides, message):
   workdir = str(tmp_path / "run")

@@ -18,8 +18,13 @@ Fields (`python -m experiments.train --config=... --config.FIELD=VALUE` override
                              parameter by -learning_rate(t) * weight_decay * itself; 0: none
   weight_decay_candidates    the weight decays that `experiments.reproduce` trains with each
                              latent candidate and chooses from on validation (empty: weight_decay)
-  learning_rate, schedule    "constant", "cosine" (to 0 at num_epochs) or "exponential"
-  decay_rate                 learning-rate factor per epoch of the "exponential" schedule
+  learning_rate, schedule    "constant", "cosine" (to 0 at num_epochs), "exponential" or "step"
+  decay_rate                 learning-rate factor per epoch of the "exponential" schedule, and at
+                             each of decay_epochs of the "step" schedule
+  decay_epochs               the epochs after which the "step" schedule multiplies the learning
+                             rate by decay_rate; e.g. (560,): learning_rate for epochs 1-560, then
+                             learning_rate * decay_rate (so a constant-rate run can be resumed
+                             with a decay and its config still describes every step)
   num_epochs                 maximum number of epochs
   patience                   early stopping: epochs without a better validation bound
   valid_every_epochs, valid_k  validation period and the samples K of the validation estimate
@@ -63,6 +68,7 @@ def base_config(dataset: str, layer_sizes: Sequence[int]) -> ml_collections.Conf
   config.learning_rate = 1e-3
   config.schedule = "constant"
   config.decay_rate = 1.0
+  config.decay_epochs = ()
 
   config.num_epochs = 10000
   config.patience = 10
