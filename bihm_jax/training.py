@@ -10,13 +10,17 @@ documented in `experiments/configs/default.py`) and leaves in `workdir`:
   summary.json                 final metrics: epochs, training time, the best validation score
                                and (unless `test_at_end` is off) the best model's test estimates
 
-Early stopping and the best checkpoint follow each method's own likelihood estimate on the
-validation split with `valid_k` samples: the bound 2 log p~*_K(x) for "bihm" (the paper's
-criterion) and log p_K(x) for "rws", whose model is p.
+Early stopping and the best checkpoint follow a likelihood estimate on the validation split
+with `valid_k` samples, by default each method's own: the bound 2 log p~*_K(x) for "bihm" (the
+paper's criterion) and log p_K(x) for "rws", whose model is p. `valid_criterion = "log_pstar"`
+follows the BiHM's reported estimate log p*(x) = 2 log p~*_K(x) - log Z^2 instead, with log Z^2
+estimated from `valid_z_samples` samples at every validation (the same samples each time, so
+that epochs differ by their parameters, not by the noise of the estimate).
 
 Randomness: PRNGKey(config.seed) splits into the initialisation key and the run key `rng`,
 which the state carries. Step s draws its samples from fold_in(fold_in(rng, 0), s), epoch e
-orders the data by fold_in(fold_in(rng, 1), e), and validation and test use fold_in(rng, 2).
+orders the data by fold_in(fold_in(rng, 1), e), validation and test use fold_in(rng, 2), and
+the validation estimate of log Z^2 uses fold_in(rng, 3).
 Restarting in the same workdir resumes from the latest checkpoint (epoch granularity) and
 repeats exactly what an uninterrupted run computes.
 
@@ -51,7 +55,7 @@ Params = model.Params
 Config = ml_collections.ConfigDict
 LossFn = Callable[[Params, jax.Array, jax.Array], tuple[jax.Array, dict[str, jax.Array]]]
 
-_TRAIN_STREAM, _DATA_STREAM, _EVAL_STREAM = range(3)
+_TRAIN_STREAM, _DATA_STREAM, _EVAL_STREAM, _VALID_Z_STREAM = range(4)
 # Evaluation splits of dynamically binarized data are binarized once, with these fixed seeds.
 _EVAL_BINARIZATION_SEEDS = {"valid": 1, "test": 2}
 
@@ -70,8 +74,10 @@ _SCHEDULES: dict[str, Callable[[Config, int], optax.Schedule]] = {
         c.learning_rate, {epoch * steps_per_epoch: c.decay_rate for epoch in c.decay_epochs}),
 }
 
-# The validation scalar that early stopping maximises, per method.
+# The validation scalar that early stopping maximises by default, per method.
 VALID_CRITERIA = {"bihm": "valid/bound", "rws": "valid/log_px"}
+# The validation estimates `config.valid_criterion` may name instead.
+VALID_ESTIMATES = ("bound", "log_px", "log_pstar")
 
 _POSITIVE_INT_FIELDS = ("k", "batch_size", "num_epochs", "patience", "valid_every_epochs", "valid_k",
                         "eval_batch_size", "checkpoint_every_epochs", "z_samples", "z_inner_k")
@@ -92,6 +98,12 @@ def _stream_key(rng: jax.Array, stream: int, index: int | jax.Array) -> jax.Arra
 
 def _is_positive_int(value: Any) -> bool:
   return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def valid_criterion(config: Config) -> str:
+  """The validation scalar that early stopping and the best checkpoint follow, e.g. "valid/bound"."""
+  name = config.get("valid_criterion")   # absent from configs saved before it existed
+  return VALID_CRITERIA[config.method] if name is None else f"valid/{name}"
 
 
 def validate_config(config: Config) -> None:
@@ -116,6 +128,14 @@ def validate_config(config: Config) -> None:
   if config.batch_size % jax.device_count():
     raise ValueError(f"config.batch_size = {config.batch_size} must be a multiple of the number of devices "
                      f"{jax.device_count()}, over which each batch is split")
+  if config.get("valid_criterion") not in (None,) + VALID_ESTIMATES:
+    raise ValueError(f"config.valid_criterion = {config.valid_criterion!r}; choose from "
+                     f"{list(VALID_ESTIMATES)}, or None for the method's own")
+  if not (config.valid_z_samples == 0 or _is_positive_int(config.valid_z_samples)):
+    raise ValueError(f"config.valid_z_samples must be an integer >= 0, got {config.valid_z_samples!r}")
+  if valid_criterion(config) == "valid/log_pstar" and not config.valid_z_samples:
+    raise ValueError("config.valid_criterion = 'log_pstar' needs config.valid_z_samples >= 1 "
+                     "samples of the log Z^2 estimate")
   for i, k in enumerate(config.eval_ks):
     if not _is_positive_int(k):
       raise ValueError(f"config.eval_ks[{i}] must be an integer >= 1, got {k!r}")
@@ -256,7 +276,7 @@ def load_config(workdir: str) -> Config:
 def load_checkpoint(workdir: str, which: str = "best") -> tuple[Config, TrainState, dict[str, Any]]:
   """`(config, state, loop)` of a training run's "best" or "latest" checkpoint; `loop` is the
   epoch loop's bookkeeping (epoch, best_epoch, best_valid: the best validation score of
-  `VALID_CRITERIA`, epochs_without_improvement, train_seconds: time spent in epochs and
+  `valid_criterion(config)`, epochs_without_improvement, train_seconds: time spent in epochs and
   validation over all runs in the workdir)."""
   config = load_config(workdir)
   path = dict(zip(("latest", "best"), _checkpoint_paths(workdir)))[which]
@@ -356,7 +376,8 @@ def train_and_evaluate(config: Config, workdir: str, *,
   train_epoch = make_train_epoch(make_loss(config), optimizer, schedule, config.batch_size,
                                  data.is_dynamic(config.dataset), mesh)
   eval_key = jax.random.fold_in(state.rng, _EVAL_STREAM)
-  criterion = VALID_CRITERIA[config.method]
+  valid_z_key = jax.random.fold_in(state.rng, _VALID_Z_STREAM)
+  criterion = valid_criterion(config)
 
   def save(path: str) -> None:
     if lead:
@@ -383,6 +404,11 @@ def train_and_evaluate(config: Config, workdir: str, *,
         bound, log_px = evaluation.batched_estimates(state.params, eval_key, valid_x, config.valid_k,
                                                      config.eval_batch_size, desc="validation", mesh=mesh)
         scalars["valid/bound"], scalars["valid/log_px"] = float(np.mean(bound)), float(np.mean(log_px))
+        if config.valid_z_samples:
+          log_z2, _ = distributed.estimate_log_z2(state.params, valid_z_key, config.valid_z_samples,
+                                                  config.z_inner_k, mesh)
+          scalars["valid/log_z2"] = float(log_z2)
+          scalars["valid/log_pstar"] = scalars["valid/bound"] - scalars["valid/log_z2"]
         if scalars[criterion] > loop["best_valid"]:
           loop.update(best_epoch=epoch, best_valid=scalars[criterion], epochs_without_improvement=0)
           save(best_path)

@@ -13,8 +13,9 @@ import numpy as np
 import optax
 import pytest
 
-from bihm_jax import checkpoints, evaluation, training
+from bihm_jax import checkpoints, evaluation, exact, training
 from experiments.configs import synthetic
+from tests import helpers
 
 NUM_EPOCHS = 4
 
@@ -179,6 +180,30 @@ def test_early_stopping_follows_the_methods_own_validation_estimate(method, tmp_
   assert summary["best_epoch"] == 1 + int(np.argmax(values))
   # The two estimates differ (log p_K > bound), so following the wrong one would fail above.
   assert all(s["valid/log_px"] > s["valid/bound"] for s in scalars)
+  assert "valid/log_pstar" not in scalars[0]   # no log Z^2 at validation unless asked for
+
+
+def test_early_stopping_on_log_pstar_estimates_log_z2_at_each_validation(tmp_path):
+  """valid/log_z2 is the estimate from valid_z_samples samples, within its standard error of the
+  exact value, and valid/log_pstar = valid/bound - valid/log_z2 is what the best checkpoint follows."""
+  n = 20_000
+  config = small_config(num_epochs=6, learning_rate=3e-2, valid_criterion="log_pstar", valid_z_samples=n)
+  scalars = []
+  summary = training.train_and_evaluate(config, str(tmp_path), on_epoch_end=lambda epoch, s: scalars.append(s))
+  assert summary["valid_criterion"] == "valid/log_pstar"
+  for s in scalars:
+    assert s["valid/log_pstar"] == s["valid/bound"] - s["valid/log_z2"]
+  values = [s["valid/log_pstar"] for s in scalars]
+  assert summary["best_valid"] == max(values)
+  assert summary["best_epoch"] == 1 + int(np.argmax(values))
+
+  _, best, _ = training.load_checkpoint(str(tmp_path), "best")
+  z2 = float(np.exp(exact.log_z2(best.params)))
+  exact_stderr = np.sqrt((1 - z2**2) / n) / z2   # one inner sample: Var(term) = 1 - Z^4
+  logged = scalars[summary["best_epoch"] - 1]["valid/log_z2"]
+  assert abs(logged - np.log(z2)) < helpers.Z_SCORE * exact_stderr, (logged, np.log(z2), exact_stderr)
+  # Each validation estimates log Z^2 of its own parameters.
+  assert len({round(s["valid/log_z2"], 6) for s in scalars}) == len(scalars)
 
 
 def test_non_finite_update_stops_with_the_step_and_keeps_the_last_checkpoint(full_run, tmp_path):
@@ -216,6 +241,9 @@ def test_resuming_with_another_state_structure_names_the_field(full_run, tmp_pat
     (dict(weight_decay=-0.1), "config.weight_decay must be >= 0"),
     (dict(schedule="step"), r"config.decay_epochs must be increasing integers >= 1 .* got \(\)"),
     (dict(schedule="step", decay_epochs=(3, 2)), r"config.decay_epochs .* got \(3, 2\)"),
+    (dict(valid_criterion="nll"), "config.valid_criterion = 'nll'"),
+    (dict(valid_criterion="log_pstar"), "config.valid_criterion = 'log_pstar' needs config.valid_z_samples"),
+    (dict(valid_z_samples=-1), "config.valid_z_samples must be an integer >= 0"),
 ])
 def test_config_errors_fail_before_training_and_name_the_field(tmp_path, overrides, message):
   workdir = str(tmp_path / "run")

@@ -27,8 +27,13 @@ Fields (`python -m experiments.train --config=... --config.FIELD=VALUE` override
                              with a decay and its config still describes every step)
   num_epochs                 maximum number of epochs
   patience                   early stopping: epochs without a better validation bound
-  valid_every_epochs, valid_k  validation period and the samples K of the validation estimate
-                             that early stopping follows (bihm: 2 log p~*_K, rws: log p_K)
+  valid_every_epochs, valid_k  validation period and the samples K of the validation estimates
+  valid_criterion            the validation estimate that early stopping and the best checkpoint
+                             follow: "bound" (2 log p~*_K), "log_px" (log p_K) or "log_pstar"
+                             (2 log p~*_K - log Z^2, the BiHM's reported estimate); None: the
+                             method's own (bihm: "bound", as in the paper; rws: "log_px")
+  valid_z_samples            samples of the log Z^2 estimate at each validation (0: none); with
+                             them validation also logs valid/log_z2 and valid/log_pstar
   eval_batch_size            data points per call when validating and evaluating
   checkpoint_every_epochs    period of checkpoints/latest.msgpack (also written at the end)
   test_at_end                estimate the best model's test likelihood (K = valid_k) when training
@@ -74,6 +79,8 @@ def base_config(dataset: str, layer_sizes: Sequence[int]) -> ml_collections.Conf
   config.patience = 10
   config.valid_every_epochs = 1
   config.valid_k = 100
+  config.valid_criterion = config_dict.placeholder(str)
+  config.valid_z_samples = 0
   config.eval_batch_size = 100
   config.checkpoint_every_epochs = 1
   config.test_at_end = True
