@@ -7,8 +7,8 @@ For each latent architecture in `config.latent_candidates` and each weight decay
 `config.weight_decay_candidates` (empty: `config.weight_decay`) it trains (or resumes) a run in
 `workdir/<layers>[_wd<weight decay>]` (e.g. `workdir/200-100-50-25-10`, `workdir/100-50-25-10_wd0.1`)
 with the config's other settings and `test_at_end` off, so the test split is not read while
-choosing. The candidate with the best validation score (`training.VALID_CRITERIA`: the bound for
-BiHM, log p_K for RWS) is evaluated once on the test split as `experiments.evaluate` does (K = `config.eval_ks`, `config.z_samples`
+choosing. The candidate with the best validation score (`training.valid_criterion`: by default the
+bound for BiHM, log p_K for RWS) is evaluated once on the test split as `experiments.evaluate` does (K = `config.eval_ks`, `config.z_samples`
 samples of log Z^2), and `--results` receives the record: dataset, method, commit, command,
 device, seed, the chosen config and workdir, each candidate's epochs, validation score and training time,
 the test estimates with standard errors, and the headline test NLL with its standard error
