@@ -14,6 +14,11 @@ device, seed, the chosen config and workdir, each candidate's epochs, validation
 the test estimates with standard errors, and the headline test NLL with its standard error
 (BiHM: -log p* at the largest K; RWS: -log p_K at the largest K). Rerunning the same command
 resumes every run and re-evaluates; checkpoints stay in the workdir and are not committed.
+
+`--validate_only` stops before the test split: it trains (or resumes) the candidates, prints each
+one's validation score beside that of the record already at `--results` (if any), and writes
+nothing. Exploratory runs use it, so that the test split is read only for a model that is to be a
+row: then the same command without the flag resumes the finished runs and evaluates.
 """
 
 import json
@@ -29,12 +34,18 @@ from experiments import results
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Training config file.", lock_config=False)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Folder holding one training run per candidate.")
 _RESULTS = flags.DEFINE_string("results", None, "JSON file of the record (e.g. results/dna/bihm.json).")
+_VALIDATE_ONLY = flags.DEFINE_bool("validate_only", False, "Train and validate the candidates, print "
+                                   "their validation scores, and neither read the test split nor write --results.")
 flags.mark_flags_as_required(["config", "workdir", "results"])
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  if _VALIDATE_ONLY.value:
+    _, candidates = results.train_candidates(_CONFIG.value, _WORKDIR.value)
+    print(results.validation_report(candidates, _RESULTS.value))
+    return
   record = results.reproduce(_CONFIG.value, _WORKDIR.value,
                              command=shlex.join(["python", "-m", "experiments.reproduce"] + sys.argv[1:]))
   os.makedirs(os.path.dirname(os.path.abspath(_RESULTS.value)), exist_ok=True)

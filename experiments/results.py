@@ -94,11 +94,11 @@ def _log_training(run_dir: str, epoch: int, opened_by: str | None = None) -> lis
   return history
 
 
-def reproduce(config: training.Config, workdir: str, command: str | None = None) -> dict[str, Any]:
-  """Trains every candidate (each latent candidate with each weight-decay candidate), tests the
-  best on validation; returns the record (`command`: the command line that reproduces it, stored
-  with it). The record's commit is the code that evaluated; each candidate's `trained_by` lists
-  the code that trained which epochs (runs resumed across commits have several)."""
+def train_candidates(config: training.Config, workdir: str) -> tuple[str, dict[str, dict[str, Any]]]:
+  """Trains (or resumes) every candidate, each latent candidate with each weight-decay candidate,
+  in `workdir/<candidate_name>` without reading the test split. Returns the commit of the code
+  that trained and, per candidate, its layer sizes, epochs, best validation score and
+  `trained_by`: which commit trained which epochs (runs resumed across commits have several)."""
   commit = _commit()   # of the code as loaded, before any training
   candidates = {}
   weight_decays = config.weight_decay_candidates or (config.weight_decay,)
@@ -116,6 +116,14 @@ def reproduce(config: training.Config, workdir: str, command: str | None = None)
                         **{key: summary[key] for key in ("epochs", "best_epoch", "valid_criterion",
                                                          "best_valid", "stopped_early", "train_seconds")},
                         "trained_by": _log_training(run_dir, summary["epochs"])}
+  return commit, candidates
+
+
+def reproduce(config: training.Config, workdir: str, command: str | None = None) -> dict[str, Any]:
+  """Trains every candidate (`train_candidates`), tests the best on validation; returns the
+  record (`command`: the command line that reproduces it, stored with it). The record's commit
+  is the code that evaluated; each candidate's `trained_by` lists the code that trained it."""
+  commit, candidates = train_candidates(config, workdir)
   chosen = max(candidates, key=lambda name: candidates[name]["best_valid"])
   start = time.perf_counter()
   test = training.evaluate_workdir(os.path.join(workdir, chosen))
@@ -135,6 +143,20 @@ def reproduce(config: training.Config, workdir: str, command: str | None = None)
       "device": _device(),
       "command": command,
   }
+
+
+def validation_report(candidates: dict[str, dict[str, Any]], results_path: str) -> str:
+  """One line per candidate (validation criterion, best score and epoch, epochs trained), then the
+  same for the chosen candidate of the record at `results_path`, if there is one."""
+  lines = [f"{name}: {c['valid_criterion']} {c['best_valid']:.3f} at epoch {c['best_epoch']} of {c['epochs']}"
+           for name, c in candidates.items()]
+  if os.path.exists(results_path):
+    with open(results_path, encoding="utf-8") as f:
+      record = json.load(f)
+    row = record["candidates"][record["chosen"]]
+    lines.append(f"record {results_path} ({record['chosen']}): {row['valid_criterion']} "
+                 f"{row['best_valid']:.3f} at epoch {row['best_epoch']} of {row['epochs']}")
+  return "\n".join(lines)
 
 
 START, END = "<!-- results-table:start -->", "<!-- results-table:end -->"

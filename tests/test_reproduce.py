@@ -130,6 +130,30 @@ def test_choosing_reads_the_test_split_only_for_the_chosen_model(tmp_path, monke
   assert splits.count("valid") == 2
 
 
+def test_validating_only_reads_no_test_split_and_a_later_reproduce_only_evaluates(tmp_path, monkeypatch):
+  splits = []
+  load_split = training.load_split
+  monkeypatch.setattr(training, "load_split", lambda config, split: splits.append(split) or load_split(config, split))
+  config = tiny_config("bihm")
+  config.update({"num_epochs": 2, "eval_ks": (1,), "z_samples": 10})
+  commit, candidates = results.train_candidates(config, str(tmp_path / "runs"))
+  assert "test" not in splits and set(candidates) == {"5-3", "2"}
+  report = results.validation_report(candidates, str(tmp_path / "absent.json")).splitlines()
+  assert report == [f"{name}: valid/bound {c['best_valid']:.3f} at epoch {c['best_epoch']} of 2"
+                    for name, c in candidates.items()]
+
+  record = results.reproduce(config, str(tmp_path / "runs"))   # nothing left to train
+  assert splits.count("test") == 1
+  assert {name: c["trained_by"] for name, c in record["candidates"].items()} == \
+         {name: [{"commit": commit, "epochs": [0, 2]}] for name in candidates}
+  with open(tmp_path / "record.json", "w", encoding="utf-8") as f:
+    json.dump(record, f)
+  best = record["candidates"][record["chosen"]]
+  assert results.validation_report(candidates, str(tmp_path / "record.json")).splitlines()[-1] == (
+      f"record {tmp_path / 'record.json'} ({record['chosen']}): valid/bound {best['best_valid']:.3f} "
+      f"at epoch {best['best_epoch']} of 2")
+
+
 def test_results_table_puts_the_paper_beside_ours(records):
   rows = results.table(results.load_records(records["results_dir"])).splitlines()
   # Header, rule, bihm, rws (k_curve.json is not a record), then the commands.
