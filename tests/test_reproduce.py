@@ -119,10 +119,16 @@ def test_epochs_of_an_interrupted_run_keep_their_commit(tmp_path, monkeypatch):
                                                     {"commit": "c" * 40, "epochs": [2, 3]}]
 
 
-def test_choosing_reads_the_test_split_only_for_the_chosen_model(tmp_path, monkeypatch):
-  splits = []
+@pytest.fixture
+def splits(monkeypatch):
+  """The splits loaded through `training.load_split` during the test, in order."""
+  loaded = []
   load_split = training.load_split
-  monkeypatch.setattr(training, "load_split", lambda config, split: splits.append(split) or load_split(config, split))
+  monkeypatch.setattr(training, "load_split", lambda config, split: loaded.append(split) or load_split(config, split))
+  return loaded
+
+
+def test_choosing_reads_the_test_split_only_for_the_chosen_model(tmp_path, splits):
   config = tiny_config("bihm")
   config.update({"num_epochs": 1, "eval_ks": (1,), "z_samples": 10})
   results.reproduce(config, str(tmp_path))
@@ -130,10 +136,7 @@ def test_choosing_reads_the_test_split_only_for_the_chosen_model(tmp_path, monke
   assert splits.count("valid") == 2
 
 
-def test_validating_only_reads_no_test_split_and_a_later_reproduce_only_evaluates(tmp_path, monkeypatch):
-  splits = []
-  load_split = training.load_split
-  monkeypatch.setattr(training, "load_split", lambda config, split: splits.append(split) or load_split(config, split))
+def test_validating_only_reads_no_test_split_and_a_later_reproduce_only_evaluates(tmp_path, splits):
   config = tiny_config("bihm")
   config.update({"num_epochs": 2, "eval_ks": (1,), "z_samples": 10})
   commit, candidates = results.train_candidates(config, str(tmp_path / "runs"))
