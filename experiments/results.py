@@ -24,7 +24,7 @@ from absl import logging
 import jax
 import numpy as np
 
-from bihm_jax import evaluation, training
+from bihm_jax import distributed, evaluation, training
 
 
 def candidate_name(latent: tuple[int, ...], weight_decay: float = 0.0) -> str:
@@ -246,14 +246,20 @@ def k_within(means: np.ndarray, ks: tuple[int, ...], tolerance: float = TOLERANC
   return ks[first]
 
 
-def curve(record: dict[str, Any], x: np.ndarray, ks: tuple[int, ...], seed: int) -> dict[str, Any]:
-  """One model's estimates at every K: mean and standard errors over the points of `x`."""
+def _recorded_model(record: dict[str, Any]) -> tuple[training.Config, training.TrainState, int]:
+  """`(config, state, epoch)` of the model a record evaluated: its workdir's best checkpoint."""
   config, state, loop = training.load_checkpoint(record["workdir"], "best")
   epoch = record["candidates"][record["chosen"]]["best_epoch"]
   if loop["best_epoch"] != epoch:
     raise ValueError(f"the {record['method']} record describes the model of epoch {epoch}, but the best "
                      f"checkpoint in {record['workdir']} is from epoch {loop['best_epoch']}: rerun "
                      "experiments.reproduce to evaluate it before its K curve")
+  return config, state, epoch
+
+
+def curve(record: dict[str, Any], x: np.ndarray, ks: tuple[int, ...], seed: int) -> dict[str, Any]:
+  """One model's estimates at every K: mean and standard errors over the points of `x`."""
+  config, state, epoch = _recorded_model(record)
   # The importance-sampling key of `evaluation.evaluate`: on the whole test split, the curve
   # passes through the record's estimates at its K values.
   _, is_key = jax.random.split(jax.random.PRNGKey(seed))
@@ -273,6 +279,24 @@ def curve(record: dict[str, Any], x: np.ndarray, ks: tuple[int, ...], seed: int)
   }
 
 
+def log_z2_curve(record: dict[str, Any], max_samples: int, seed: int) -> dict[str, Any]:
+  """The BiHM record's log Z^2 against its number of samples N = 1000, 10^4, ..., max_samples.
+
+  One estimate per N from its own key (the estimates are independent, not nested), each with
+  its delta-method standard error, beside the record's own estimate. An estimate whose terms
+  are heavy-tailed climbs with N by more than its standard errors allow.
+  """
+  config, state, _ = _recorded_model(record)
+  mesh = distributed.data_mesh()
+  params = distributed.put(state.params, distributed.replicated(mesh))
+  samples = [10**e for e in range(3, int(round(np.log10(max_samples))) + 1)]
+  estimates = [distributed.estimate_log_z2(params, jax.random.fold_in(jax.random.PRNGKey(seed), n), n,
+                                           config.z_inner_k, mesh) for n in samples]
+  return {"samples": samples, "mean": [float(m) for m, _ in estimates], "se": [float(s) for _, s in estimates],
+          "z_inner_k": config.z_inner_k,
+          "record": {name: record["test"][name] for name in ("log_z2", "log_z2_se", "z_samples")}}
+
+
 def plot(result: dict[str, Any], path: str) -> None:
   """Left: each model's mean estimate against K (+- SE over points). Right: how far below its
   max-K value each model's estimate is (+- paired SE), with the tolerance as a dashed line."""
@@ -281,7 +305,9 @@ def plot(result: dict[str, Any], path: str) -> None:
   from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
 
   ks = np.array(result["ks"])
-  fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+  z = result.get("log_z2")
+  fig, axes = plt.subplots(1, 3 if z else 2, figsize=(16.5 if z else 11, 4))
+  left, right = axes[:2]
   for method, c in result["curves"].items():
     label = f"{method.upper()}: {c['estimate']}"
     left.errorbar(ks, c["mean"], yerr=c["se"], marker="o", ms=3, capsize=2, label=label)
@@ -296,6 +322,15 @@ def plot(result: dict[str, Any], path: str) -> None:
   right.set_yscale("symlog", linthresh=0.01)
   left.set_ylabel("test log-likelihood estimate (nats)")
   right.set_ylabel(f"nats below the K = {ks[-1]} estimate")
+  if z:
+    axes[2].errorbar(z["samples"], z["mean"], yerr=z["se"], marker="o", ms=3, capsize=2,
+                     label="independent estimates (+- delta-method SE)")
+    axes[2].axhline(z["record"]["log_z2"], color="gray", linestyle="--",
+                    label=f"the record's, N = {z['record']['z_samples']:.0e}")
+    axes[2].set_xscale("log")
+    axes[2].set_xlabel("samples N")
+    axes[2].set_ylabel("BiHM log Z^2")
+    axes[2].legend()
   fig.suptitle(f"{result['dataset']}: first {result['num_points']} test points (mean +- SE)")
   fig.tight_layout()
   fig.savefig(path, dpi=110)
@@ -303,9 +338,9 @@ def plot(result: dict[str, Any], path: str) -> None:
 
 
 def k_curve(results_dir: str, dataset: str, max_k: int, num_points: int | None = None, seed: int = 0,
-            command: str | None = None) -> dict[str, Any]:
-  """Both models' curves on `dataset` (see `experiments.k_curve`); writes
-  `results_dir/<dataset>/k_curve.{json,png}`."""
+            command: str | None = None, max_z_samples: int = 0) -> dict[str, Any]:
+  """Both models' curves on `dataset` (see `experiments.k_curve`), and with `max_z_samples` the
+  BiHM's `log_z2_curve`; writes `results_dir/<dataset>/k_curve.{json,png}`."""
   folder = os.path.join(results_dir, dataset)
   records = {}
   for method in METHODS:
@@ -320,6 +355,8 @@ def k_curve(results_dir: str, dataset: str, max_k: int, num_points: int | None =
   start = time.perf_counter()
   result = {"dataset": dataset, "num_points": len(x), "ks": list(ks), "tolerance_nats": TOLERANCE_NATS,
             "curves": {method: curve(record, x, ks, seed) for method, record in records.items()}}
+  if max_z_samples:
+    result["log_z2"] = log_z2_curve(records["bihm"], max_z_samples, seed)
   result["seconds"] = time.perf_counter() - start
   result["command"] = command
   with open(os.path.join(folder, "k_curve.json"), "w", encoding="utf-8") as f:

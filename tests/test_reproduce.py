@@ -6,9 +6,10 @@ import os
 import numpy as np
 import pytest
 
-from bihm_jax import training
+from bihm_jax import exact, training
 from experiments import results
 from experiments.configs import synthetic
+from tests import helpers
 
 
 def tiny_config(method):
@@ -198,6 +199,21 @@ def test_k_curve_refuses_a_record_older_than_its_checkpoint(records):
     results.curve(stale, x, (1, 10), seed=0)
   assert results.curve(records["bihm"], x, (1, 10), seed=0)["epoch"] == records["bihm"]["candidates"][
       records["bihm"]["chosen"]]["best_epoch"]
+
+
+def test_log_z2_curve_matches_exact_enumeration(records):
+  result = results.k_curve(records["results_dir"], "synthetic", max_k=10, max_z_samples=100_000)
+  z = result["log_z2"]
+  assert z["samples"] == [1000, 10_000, 100_000]
+  assert z["record"]["log_z2"] == records["bihm"]["test"]["log_z2"]
+  _, state, _ = training.load_checkpoint(records["bihm"]["workdir"])
+  exact_log_z2 = float(exact.log_z2(state.params))
+  for n, mean, se in zip(z["samples"], z["mean"], z["se"]):
+    assert 0 < se and abs(mean - exact_log_z2) < helpers.Z_SCORE * se, (n, mean, se, exact_log_z2)
+  # Independent keys: the estimates are not nested prefixes of one another's samples.
+  assert len(set(z["mean"])) == 3 and z["se"][2] < z["se"][0]
+  with open(os.path.join(records["results_dir"], "synthetic", "k_curve.json"), encoding="utf-8") as f:
+    assert json.load(f)["log_z2"] == z
 
 
 def test_k_within_is_the_first_k_after_which_all_estimates_are_close():
