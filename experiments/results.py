@@ -330,6 +330,7 @@ def plot(result: dict[str, Any], path: str) -> None:
     axes[2].set_xscale("log")
     axes[2].set_xlabel("samples N")
     axes[2].set_ylabel("BiHM log Z^2")
+    axes[2].set_title("log Z^2 against its samples (no test data)")
     axes[2].legend()
   fig.suptitle(f"{result['dataset']}: first {result['num_points']} test points (mean +- SE)")
   fig.tight_layout()
