@@ -188,19 +188,24 @@ def _stopped(candidate: dict[str, Any], config: dict[str, Any]) -> str:
   return f"epoch cap {config['num_epochs']} (best epoch {candidate['best_epoch']})"
 
 
+def _short(commit: str) -> str:
+  """A commit's first 12 hex digits, keeping a "-dirty" suffix."""
+  return commit[:12] + ("-dirty" if commit.endswith("-dirty") else "")
+
+
 def _provenance(record: dict[str, Any]) -> str:
   """"commit C", or "trained at A (epochs 0-N), evaluated at C" when other code trained the model."""
   trained = record["candidates"][record["chosen"]].get("trained_by", [])
   if all(t["commit"] == record["commit"] for t in trained):
-    return f"commit {record['commit'][:12]}"
+    return f"commit {_short(record['commit'])}"
   merged = []   # adjacent stretches by the same commit (a run resumed without a code change) as one
   for t in trained:
     if merged and merged[-1]["commit"] == t["commit"] and merged[-1]["epochs"][1] == t["epochs"][0]:
       merged[-1] = {"commit": t["commit"], "epochs": [merged[-1]["epochs"][0], t["epochs"][1]]}
     else:
       merged.append(t)
-  stretches = ", ".join(f"{t['commit'][:12]} (epochs {t['epochs'][0]}-{t['epochs'][1]})" for t in merged)
-  return f"trained at {stretches}, evaluated at {record['commit'][:12]}"
+  stretches = ", ".join(f"{_short(t['commit'])} (epochs {t['epochs'][0]}-{t['epochs'][1]})" for t in merged)
+  return f"trained at {stretches}, evaluated at {_short(record['commit'])}"
 
 
 def table(records: list[dict[str, Any]]) -> str:

@@ -97,6 +97,9 @@ def test_the_record_says_which_code_trained_and_which_evaluated(tmp_path, monkey
   assert len(again["candidates"]["2"]["trained_by"]) == 4
   assert results._provenance(again) == f"trained at {'a' * 12} (epochs 0-1), {'b' * 12} (epochs 1-2), " \
                                        f"{'c' * 12} (epochs 2-4), evaluated at {'c' * 12}"
+  # Code with uncommitted changes stays marked as such in the table.
+  again["candidates"]["2"]["trained_by"][0]["commit"] = "a" * 40 + "-dirty"
+  assert results._provenance(again).startswith(f"trained at {'a' * 12}-dirty (epochs 0-1), {'b' * 12} ")
 
 
 def test_epochs_of_an_interrupted_run_keep_their_commit(tmp_path, monkeypatch):
