@@ -165,7 +165,8 @@ def test_results_table_puts_the_paper_beside_ours(records):
   rows = results.table(results.load_records(records["results_dir"])).splitlines()
   # Header, rule, bihm, rws (k_curve.json is not a record), then the commands.
   assert len(rows) == 4 + 5 and rows[4:6] == ["", "```bash"] and rows[-1] == "```"
-  assert rows[7] == f"run rws   # commit {records['rws']['commit'][:12]}"
+  head, dirty, _ = records["rws"]["commit"].partition("-dirty")  # run from a dirty tree, or not
+  assert rows[7] == f"run rws   # commit {head[:12]}{dirty}"
   nll = records["bihm"]["test_nll"]
   assert f"| synthetic | BIHM | {nll['nll']:.2f} +- {nll['se']:.2f} | 100 |  |  |" in rows[2]
   paper_record = dict(records["rws"], dataset="dna")
