@@ -63,6 +63,17 @@ def bihm_loss(params: Params, key: jax.Array, x: jax.Array, k: int, *,
   return loss, _metrics(log_p, log_q, weights, k)
 
 
+def weight_penalty(params: Params) -> jax.Array:
+  """Sum of the squares of every weight matrix of p and q; biases and the top prior are left out.
+
+  `l * weight_penalty(params)` added to a surrogate is the original code's `l2reg` penalty (with
+  l = l2reg / batch size there, as its gradients are sums over the batch, not means): an L2 term
+  inside the loss, so an adaptive optimizer rescales its gradient with the data's, unlike the
+  decoupled `weight_decay` of the training config.
+  """
+  return sum(jnp.sum(jnp.square(layer["w"])) for net in ("p", "q") for layer in params[net]["layers"])
+
+
 def rws_loss(params: Params, key: jax.Array, x: jax.Array, k: int, *,
              sleep: bool = False) -> tuple[jax.Array, dict[str, jax.Array]]:
   """Reweighted wake-sleep surrogate (Bornschein & Bengio 2015), the paper's baseline.

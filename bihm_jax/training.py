@@ -152,6 +152,8 @@ def validate_config(config: Config) -> None:
                      f"got {decay_epochs!r}")
   if not config.weight_decay >= 0:
     raise ValueError(f"config.weight_decay must be >= 0, got {config.weight_decay!r}")
+  if not config.get("l2_penalty", 0.0) >= 0:
+    raise ValueError(f"config.l2_penalty must be >= 0, got {config.l2_penalty!r}")
   if not callable(getattr(optax, config.optimizer, None)):
     raise ValueError(f"config.optimizer = {config.optimizer!r} is not an optax optimizer")
   try:
@@ -165,8 +167,18 @@ def validate_config(config: Config) -> None:
 
 
 def make_loss(config: Config) -> LossFn:
-  """`(params, key, x) -> (loss, metrics)`: the config's training surrogate with its K bound."""
-  return _LOSSES[config.method](config)
+  """`(params, key, x) -> (loss, metrics)`: the config's training surrogate with its K bound, plus
+  `config.l2_penalty * objectives.weight_penalty(params)` when that is set."""
+  surrogate = _LOSSES[config.method](config)
+  l2_penalty = config.get("l2_penalty", 0.0)   # absent from configs saved before it existed
+  if not l2_penalty:
+    return surrogate
+
+  def penalised(params: Params, key: jax.Array, x: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
+    loss, metrics = surrogate(params, key, x)
+    return loss + l2_penalty * objectives.weight_penalty(params), metrics
+
+  return penalised
 
 
 def make_optimizer(config: Config, steps_per_epoch: int) -> tuple[optax.GradientTransformation,

@@ -86,6 +86,22 @@ def test_weight_decay_with_adam_is_adamw(schedule):
     params = optax.apply_updates(params, updates)
 
 
+def test_l2_penalty_adds_twice_l_times_each_weight_to_its_gradient_and_leaves_biases_alone():
+  penalised, plain = (training.make_loss(small_config(l2_penalty=l)) for l in (0.05, 0.0))
+  params = training.create_train_state(small_config(), optax.adam(1e-3)).params
+  params = jax.tree.map(lambda p: p + jnp.cos(3.0 * jnp.arange(p.size).reshape(p.shape)), params)
+  key, x = jax.random.PRNGKey(3), jnp.asarray(training.load_split(small_config(), "train")[:20])
+  (loss, _), grads = jax.value_and_grad(penalised, has_aux=True)(params, key, x)
+  (loss0, _), grads0 = jax.value_and_grad(plain, has_aux=True)(params, key, x)
+  squares = sum(float(jnp.sum(l["w"] ** 2)) for net in ("p", "q") for l in params[net]["layers"])
+  np.testing.assert_allclose(loss - loss0, 0.05 * squares, rtol=1e-5)
+  for net in ("p", "q"):
+    for layer, g, g0 in zip(params[net]["layers"], grads[net]["layers"], grads0[net]["layers"]):
+      np.testing.assert_allclose(g["w"] - g0["w"], 0.1 * layer["w"], rtol=1e-4, atol=1e-6)
+      np.testing.assert_array_equal(g["b"], g0["b"])
+  np.testing.assert_array_equal(grads["p"]["prior"], grads0["p"]["prior"])
+
+
 def test_step_schedule_multiplies_the_rate_by_decay_rate_after_each_decay_epoch():
   config = small_config(schedule="step", learning_rate=1e-2, decay_rate=0.1, decay_epochs=(2, 3))
   _, learning_rate = training.make_optimizer(config, steps_per_epoch=5)
@@ -114,11 +130,11 @@ def test_configs_saved_before_weight_decay_existed_still_load(full_run, tmp_path
   workdir = str(tmp_path / "run")
   shutil.copytree(full_run[0], workdir)
   saved = json.loads(read_bytes(os.path.join(workdir, "config.json")))
-  del saved["weight_decay"], saved["weight_decay_candidates"]
+  del saved["weight_decay"], saved["weight_decay_candidates"], saved["l2_penalty"]
   with open(os.path.join(workdir, "config.json"), "w", encoding="utf-8") as f:
     json.dump(saved, f)
   config, state, _ = training.load_checkpoint(workdir)
-  assert "weight_decay" not in config
+  assert "weight_decay" not in config and "l2_penalty" not in config
   assert training.train_and_evaluate(small_config(num_epochs=NUM_EPOCHS + 1), workdir)["epochs"] == NUM_EPOCHS + 1
 
 
@@ -239,6 +255,7 @@ def test_resuming_with_another_state_structure_names_the_field(full_run, tmp_pat
     (dict(method="vae"), "config.method"),
     (dict(optimizer="no_such_optimizer"), "config.optimizer"),
     (dict(weight_decay=-0.1), "config.weight_decay must be >= 0"),
+    (dict(l2_penalty=-0.1), "config.l2_penalty must be >= 0"),
     (dict(schedule="step"), r"config.decay_epochs must be increasing integers >= 1 .* got \(\)"),
     (dict(schedule="step", decay_epochs=(3, 2)), r"config.decay_epochs .* got \(3, 2\)"),
     (dict(valid_criterion="nll"), "config.valid_criterion = 'nll'"),

@@ -16,6 +16,9 @@ Fields (`python -m experiments.train --config=... --config.FIELD=VALUE` override
   optimizer, optimizer_kwargs  `optax.<optimizer>(learning_rate=schedule, **optimizer_kwargs)`
   weight_decay               decoupled weight decay (AdamW's): each step also moves every
                              parameter by -learning_rate(t) * weight_decay * itself; 0: none
+  l2_penalty                 l: adds l * (sum of squared weights of p and q, biases excluded) to
+                             the loss, inside the optimizer's gradient (the original code's
+                             l2reg, which is l * batch_size as its gradients are batch sums); 0: none
   weight_decay_candidates    the weight decays that `experiments.reproduce` trains with each
                              latent candidate and chooses from on validation (empty: weight_decay)
   learning_rate, schedule    "constant", "cosine" (to 0 at num_epochs), "exponential" or "step"
@@ -70,6 +73,7 @@ def base_config(dataset: str, layer_sizes: Sequence[int]) -> ml_collections.Conf
   config.optimizer_kwargs = ml_collections.ConfigDict({"b1": 0.9, "b2": 0.999, "eps": 1e-8})
   config.weight_decay = 0.0
   config.weight_decay_candidates = ()
+  config.l2_penalty = 0.0
   config.learning_rate = 1e-3
   config.schedule = "constant"
   config.decay_rate = 1.0
