@@ -12,9 +12,11 @@ Samplers of p* (Gibbs with importance resampling, inpainting) and image grids:
   bihm_jax.sampling, bihm_jax.images
 Data, training, evaluation, several devices:
   bihm_jax.data, bihm_jax.training, bihm_jax.evaluation, bihm_jax.distributed
+Polyak averaging of the parameters in the optimizer:
+  bihm_jax.averaging
 """
 
-from bihm_jax import exact, images, sampling
+from bihm_jax import averaging, exact, images, sampling
 from bihm_jax.estimators import (estimate_log_z2, log_likelihood_curves, log_likelihood_estimates,
                                  log_ptilde_bound, log_px_is)
 from bihm_jax.model import init_params, layer_sizes_of, log_p, log_q, sample_p, sample_q
@@ -23,6 +25,7 @@ from bihm_jax.objectives import bihm_loss, rws_loss
 __version__ = "0.1.0"
 
 __all__ = [
+    "averaging",
     "bihm_loss",
     "estimate_log_z2",
     "exact",

@@ -16,6 +16,9 @@ paper's criterion) and log p_K(x) for "rws", whose model is p. `valid_criterion 
 follows the BiHM's reported estimate log p*(x) = 2 log p~*_K(x) - log Z^2 instead, with log Z^2
 estimated from `valid_z_samples` samples at every validation (the same samples each time, so
 that epochs differ by their parameters, not by the noise of the estimate).
+With `ema_decay` > 0 the optimizer also keeps a moving average of the parameters
+(`bihm_jax.averaging`), and validation, testing, evaluation and sampling use it
+(`TrainState.eval_params`) while training goes on updating the parameters themselves.
 
 Randomness: PRNGKey(config.seed) splits into the initialisation key and the run key `rng`,
 which the state carries. Step s draws its samples from fold_in(fold_in(rng, 0), s), epoch e
@@ -49,7 +52,7 @@ import optax
 import tensorboardX
 import tqdm
 
-from bihm_jax import checkpoints, data, distributed, evaluation, model, objectives
+from bihm_jax import averaging, checkpoints, data, distributed, evaluation, model, objectives
 
 Params = model.Params
 Config = ml_collections.ConfigDict
@@ -90,6 +93,13 @@ class TrainState:
   params: Params
   opt_state: optax.OptState
   rng: jax.Array       # the run key (see the module docstring)
+
+  @property
+  def eval_params(self) -> Params:
+    """The parameters that validation, testing, evaluation and sampling use: the moving average
+    of the parameters when the optimizer keeps one (`config.ema_decay`), else `params`."""
+    average = averaging.find_average(self.opt_state)
+    return self.params if average is None else average
 
 
 def _stream_key(rng: jax.Array, stream: int, index: int | jax.Array) -> jax.Array:
@@ -154,6 +164,8 @@ def validate_config(config: Config) -> None:
     raise ValueError(f"config.weight_decay must be >= 0, got {config.weight_decay!r}")
   if not config.get("l2_penalty", 0.0) >= 0:
     raise ValueError(f"config.l2_penalty must be >= 0, got {config.l2_penalty!r}")
+  if not 0.0 <= config.get("ema_decay", 0.0) < 1.0:
+    raise ValueError(f"config.ema_decay must be in [0, 1), got {config.ema_decay!r}")
   if not callable(getattr(optax, config.optimizer, None)):
     raise ValueError(f"config.optimizer = {config.optimizer!r} is not an optax optimizer")
   try:
@@ -183,13 +195,17 @@ def make_loss(config: Config) -> LossFn:
 
 def make_optimizer(config: Config, steps_per_epoch: int) -> tuple[optax.GradientTransformation,
                                                                     optax.Schedule]:
-  """`(optimizer, schedule)`: optax.<config.optimizer> driven by the config's learning-rate schedule."""
+  """`(optimizer, schedule)`: optax.<config.optimizer> driven by the config's learning-rate schedule,
+  with decoupled weight decay and a moving average of the parameters when the config asks for them."""
   schedule = _SCHEDULES[config.schedule](config, steps_per_epoch)
   optimizer = getattr(optax, config.optimizer)(learning_rate=schedule, **config.optimizer_kwargs.to_dict())
   weight_decay = config.get("weight_decay", 0.0)   # absent from configs saved before it existed
   if weight_decay:
     # Decoupled weight decay (AdamW's): each step also moves every parameter by -lr(t) wd theta.
     optimizer = optax.chain(optimizer, optax.add_decayed_weights(lambda step: -weight_decay * schedule(step)))
+  ema_decay = config.get("ema_decay", 0.0)   # absent from configs saved before it existed
+  if ema_decay:
+    optimizer = optax.chain(optimizer, averaging.parameter_average(ema_decay))
   return optimizer, schedule
 
 
@@ -307,7 +323,7 @@ def evaluate_workdir(workdir: str, *, ks: Sequence[int] | None = None, z_samples
   """
   config, state, _ = load_checkpoint(workdir, checkpoint)
   summary, arrays = evaluation.evaluate(
-      state.params, jax.random.PRNGKey(seed), load_split(config, "test"),
+      state.eval_params, jax.random.PRNGKey(seed), load_split(config, "test"),
       ks=tuple(config.eval_ks) if ks is None else tuple(ks),
       z_samples=config.z_samples if z_samples is None else z_samples,
       z_inner_k=config.z_inner_k, batch_size=config.eval_batch_size)
@@ -326,7 +342,7 @@ def _raise_if_not_finite(finite: np.ndarray, first_step: int, epoch: int, latest
 
 
 # Fields that fix the structure of the checkpointed state: a run can only resume with the same.
-_STATE_FIELDS = ("layer_sizes", "optimizer", "optimizer_kwargs", "weight_decay")
+_STATE_FIELDS = ("layer_sizes", "optimizer", "optimizer_kwargs", "weight_decay", "ema_decay")
 
 
 def _check_resumable(config: Config, workdir: str) -> None:
@@ -336,7 +352,7 @@ def _check_resumable(config: Config, workdir: str) -> None:
     return
   saved = load_config(workdir)
   for field in _STATE_FIELDS:
-    old, new = saved.get(field, 0.0), config.get(field, 0.0)   # only weight_decay can be absent
+    old, new = saved.get(field, 0.0), config.get(field, 0.0)   # only the decays can be absent
     old, new = (v.to_dict() if isinstance(v, Config) else tuple(v) if isinstance(v, (list, tuple)) else v
                 for v in (old, new))
     if old != new:
@@ -413,11 +429,11 @@ def train_and_evaluate(config: Config, workdir: str, *,
       scalars["train/examples_per_sec"] = steps_per_epoch * config.batch_size / seconds
 
       if epoch % config.valid_every_epochs == 0 or epoch == config.num_epochs:
-        bound, log_px = evaluation.batched_estimates(state.params, eval_key, valid_x, config.valid_k,
+        bound, log_px = evaluation.batched_estimates(state.eval_params, eval_key, valid_x, config.valid_k,
                                                      config.eval_batch_size, desc="validation", mesh=mesh)
         scalars["valid/bound"], scalars["valid/log_px"] = float(np.mean(bound)), float(np.mean(log_px))
         if config.valid_z_samples:
-          log_z2, _ = distributed.estimate_log_z2(state.params, valid_z_key, config.valid_z_samples,
+          log_z2, _ = distributed.estimate_log_z2(state.eval_params, valid_z_key, config.valid_z_samples,
                                                   config.z_inner_k, mesh)
           scalars["valid/log_z2"] = float(log_z2)
           scalars["valid/log_pstar"] = scalars["valid/bound"] - scalars["valid/log_z2"]
@@ -454,7 +470,7 @@ def train_and_evaluate(config: Config, workdir: str, *,
       distributed.barrier("best checkpoint written")
       best = _restore(best_path, config, optimizer)
       test_bound, test_log_px = evaluation.batched_estimates(
-          best["state"].params, eval_key, load_split(config, "test"), config.valid_k, config.eval_batch_size,
+          best["state"].eval_params, eval_key, load_split(config, "test"), config.valid_k, config.eval_batch_size,
           desc="test", mesh=mesh)
       summary.update(test_bound=float(np.mean(test_bound)), test_log_px=float(np.mean(test_log_px)))
       writer.add_scalar("test/bound", summary["test_bound"], summary["steps"])

@@ -268,7 +268,7 @@ def curve(record: dict[str, Any], x: np.ndarray, ks: tuple[int, ...], seed: int)
   # The importance-sampling key of `evaluation.evaluate`: on the whole test split, the curve
   # passes through the record's estimates at its K values.
   _, is_key = jax.random.split(jax.random.PRNGKey(seed))
-  bound, log_px = evaluation.batched_curves(state.params, is_key, x, ks, config.eval_batch_size,
+  bound, log_px = evaluation.batched_curves(state.eval_params, is_key, x, ks, config.eval_batch_size,
                                             desc=record["method"])
   values = bound - record["test"]["log_z2"] if record["method"] == "bihm" else log_px
   values = values.astype(np.float64)
@@ -293,7 +293,7 @@ def log_z2_curve(record: dict[str, Any], max_samples: int, seed: int) -> dict[st
   """
   config, state, _ = _recorded_model(record)
   mesh = distributed.data_mesh()
-  params = distributed.put(state.params, distributed.replicated(mesh))
+  params = distributed.put(state.eval_params, distributed.replicated(mesh))
   samples = [10**e for e in range(3, int(round(np.log10(max_samples))) + 1)]
   estimates = [distributed.estimate_log_z2(params, jax.random.fold_in(jax.random.PRNGKey(seed), n), n,
                                            config.z_inner_k, mesh) for n in samples]

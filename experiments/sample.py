@@ -77,7 +77,7 @@ def sample_workdir(workdir: str, outdir: str, *, checkpoint: str = "best", num_c
   if snapshots[0] < 0 or snapshots[-1] > iterations:
     raise ValueError(f"snapshots {snapshots} must lie in [0, iterations = {iterations}]")
   config, state, _ = training.load_checkpoint(workdir, checkpoint)
-  params, shape = state.params, images.image_shape(config.dataset)
+  params, shape = state.eval_params, images.image_shape(config.dataset)
   os.makedirs(outdir, exist_ok=True)
   keys = jax.random.split(jax.random.PRNGKey(seed), 5)
   sweep = dict(m=m, inner_k=inner_k, exact=exact)

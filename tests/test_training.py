@@ -130,12 +130,29 @@ def test_configs_saved_before_weight_decay_existed_still_load(full_run, tmp_path
   workdir = str(tmp_path / "run")
   shutil.copytree(full_run[0], workdir)
   saved = json.loads(read_bytes(os.path.join(workdir, "config.json")))
-  del saved["weight_decay"], saved["weight_decay_candidates"], saved["l2_penalty"]
+  del saved["weight_decay"], saved["weight_decay_candidates"], saved["l2_penalty"], saved["ema_decay"]
   with open(os.path.join(workdir, "config.json"), "w", encoding="utf-8") as f:
     json.dump(saved, f)
   config, state, _ = training.load_checkpoint(workdir)
-  assert "weight_decay" not in config and "l2_penalty" not in config
+  assert not {"weight_decay", "l2_penalty", "ema_decay"} & set(config)
   assert training.train_and_evaluate(small_config(num_epochs=NUM_EPOCHS + 1), workdir)["epochs"] == NUM_EPOCHS + 1
+
+
+def test_with_ema_decay_validation_and_the_best_checkpoint_use_the_parameter_average(tmp_path):
+  config = small_config(ema_decay=0.9, learning_rate=3e-2, test_at_end=False)
+  summary = training.train_and_evaluate(config, str(tmp_path))
+  _, best, loop = training.load_checkpoint(str(tmp_path), "best")
+  assert int(best.opt_state[-1].count) == int(best.step) > 0   # averaged over every update
+
+  def valid_bound(params):
+    bound, _ = evaluation.batched_estimates(params, jax.random.fold_in(best.rng, 2),
+                                            training.load_split(config, "valid"), config.valid_k, 100)
+    return float(np.mean(bound))
+
+  np.testing.assert_allclose(valid_bound(best.eval_params), summary["best_valid"], rtol=1e-6)
+  assert abs(valid_bound(best.params) - summary["best_valid"]) > 1e-3
+  with pytest.raises(ValueError, match="config.ema_decay = 0.0, but .* ema_decay = 0.9"):
+    training.train_and_evaluate(small_config(), str(tmp_path))
 
 
 def test_early_stopping_after_patience_epochs_without_a_better_bound(tmp_path):
@@ -256,6 +273,7 @@ def test_resuming_with_another_state_structure_names_the_field(full_run, tmp_pat
     (dict(optimizer="no_such_optimizer"), "config.optimizer"),
     (dict(weight_decay=-0.1), "config.weight_decay must be >= 0"),
     (dict(l2_penalty=-0.1), "config.l2_penalty must be >= 0"),
+    (dict(ema_decay=1.0), r"config.ema_decay must be in \[0, 1\)"),
     (dict(schedule="step"), r"config.decay_epochs must be increasing integers >= 1 .* got \(\)"),
     (dict(schedule="step", decay_epochs=(3, 2)), r"config.decay_epochs .* got \(3, 2\)"),
     (dict(valid_criterion="nll"), "config.valid_criterion = 'nll'"),

@@ -19,6 +19,10 @@ Fields (`python -m experiments.train --config=... --config.FIELD=VALUE` override
   l2_penalty                 l: adds l * (sum of squared weights of p and q, biases excluded) to
                              the loss, inside the optimizer's gradient (the original code's
                              l2reg, which is l * batch_size as its gradients are batch sums); 0: none
+  ema_decay                  d in [0, 1): the optimizer keeps the moving average of the parameters
+                             with weights d^(steps ago) (Polyak averaging, `bihm_jax.averaging`), and
+                             validation, testing, evaluation and sampling use it; 0: none, they use
+                             the parameters themselves
   weight_decay_candidates    the weight decays that `experiments.reproduce` trains with each
                              latent candidate and chooses from on validation (empty: weight_decay)
   learning_rate, schedule    "constant", "cosine" (to 0 at num_epochs), "exponential" or "step"
@@ -74,6 +78,7 @@ def base_config(dataset: str, layer_sizes: Sequence[int]) -> ml_collections.Conf
   config.weight_decay = 0.0
   config.weight_decay_candidates = ()
   config.l2_penalty = 0.0
+  config.ema_decay = 0.0
   config.learning_rate = 1e-3
   config.schedule = "constant"
   config.decay_rate = 1.0
