@@ -151,6 +151,14 @@ def test_with_ema_decay_validation_and_the_best_checkpoint_use_the_parameter_ave
 
   np.testing.assert_allclose(valid_bound(best.eval_params), summary["best_valid"], rtol=1e-6)
   assert abs(valid_bound(best.params) - summary["best_valid"]) > 1e-3
+  # The evaluation program reports the average too.
+  test_x = training.load_split(config, "test")
+  report = training.evaluate_workdir(str(tmp_path), ks=(10,), z_samples=1000)
+  for params, matches in ((best.eval_params, True), (best.params, False)):
+    expected, _ = evaluation.evaluate(params, jax.random.PRNGKey(0), test_x, ks=(10,), z_samples=1000,
+                                      z_inner_k=config.z_inner_k, batch_size=config.eval_batch_size)
+    assert np.isclose(report["k"]["10"]["log_pstar"]["mean"], expected["k"]["10"]["log_pstar"]["mean"],
+                      rtol=1e-6) == matches
   with pytest.raises(ValueError, match="config.ema_decay = 0.0, but .* ema_decay = 0.9"):
     training.train_and_evaluate(small_config(), str(tmp_path))
 
