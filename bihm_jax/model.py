@@ -7,6 +7,12 @@ Parameters are a pytree with two halves:
   params["p"]["layers"][l]    {"w": (n_{l+1}, n_l), "b": (n_l,)}   p(h_l | h_{l+1}), l = 0..L-1
   params["q"]["layers"][l-1]  {"w": (n_{l-1}, n_l), "b": (n_l,)}   q(h_l | h_{l-1}), l = 1..L
 
+With `deterministic_layers` d > 0 (the original code's option of that name) every conditional's
+logits come from a tanh MLP instead of one affine map: a layer from n_in to n_out units then also
+holds {"hidden": [{"w": (n_in, m), "b": (m,)}, {"w": (m, m), "b": (m,)}, ...]} (d entries,
+m = (n_in + n_out) // 2) and its "w" is (m, n_out). The units of each layer stay conditionally
+independent Bernoullis given the layer they condition on, so every estimator and sampler holds as is.
+
 Every function here handles one example (no batch axis); callers `jax.vmap` them.
 A latent sample `hs` is a tuple `(h_1, ..., h_L)` of float32 0/1 vectors.
 """
@@ -58,7 +64,7 @@ def check_layer_sizes(layer_sizes: Sequence[int]) -> tuple[int, ...]:
 
 def layer_sizes_of(params: Params) -> tuple[int, ...]:
   """Recovers `(D, n_1, ..., n_L)` from a parameter pytree."""
-  return tuple(layer["w"].shape[0] for layer in params["q"]["layers"]) + (
+  return tuple(layer["b"].shape[0] for layer in params["p"]["layers"]) + (
       params["p"]["prior"].shape[0],)
 
 
@@ -68,6 +74,7 @@ def init_params(
     *,
     weight_init: str | Initializer = "original",
     bias_init: float = -1.0,
+    deterministic_layers: int = 0,
 ) -> Params:
   """Initial parameters of a BiHM with layer sizes `(D, n_1, ..., n_L)`.
 
@@ -78,11 +85,16 @@ def init_params(
       "lecun_normal", "zeros", or any `jax.nn.initializers`-style callable
       `(key, (n_in, n_out), dtype) -> array`.
     bias_init: value of every bias, the top prior's included (the original uses -1).
+    deterministic_layers: tanh hidden layers of (n_in + n_out) // 2 units inside each
+      conditional of p and q (the original code's `--deterministic-layers`; 0, its default,
+      makes each conditional a single affine map, as in the paper's SBNs).
 
   Returns:
     The parameter pytree described in the module docstring.
   """
   sizes = check_layer_sizes(layer_sizes)
+  if isinstance(deterministic_layers, bool) or not isinstance(deterministic_layers, int) or deterministic_layers < 0:
+    raise ValueError(f"deterministic_layers must be an integer >= 0, got {deterministic_layers!r}")
   if isinstance(weight_init, str):
     if weight_init not in _WEIGHT_INITS:
       raise ValueError(f"unknown weight_init {weight_init!r}; choose from {sorted(_WEIGHT_INITS)}")
@@ -94,19 +106,31 @@ def init_params(
     return {"w": weight_init(k, (n_in, n_out), jnp.float32),
             "b": jnp.full((n_out,), bias_init, jnp.float32)}
 
+  def conditional(k, n_in, n_out):
+    """The original's MLP: n_in -> m -> ... -> m (tanh) -> n_out (logits), m = (n_in + n_out) // 2."""
+    if not deterministic_layers:
+      return dense(k, n_in, n_out)
+    widths = [n_in] + [(n_in + n_out) // 2] * deterministic_layers
+    keys = jax.random.split(k, deterministic_layers + 1)
+    return {"hidden": [dense(keys[i], widths[i], widths[i + 1]) for i in range(deterministic_layers)],
+            **dense(keys[-1], widths[-1], n_out)}
+
   return {
       "p": {
           "prior": jnp.full((sizes[-1],), bias_init, jnp.float32),
-          "layers": [dense(p_keys[l], sizes[l + 1], sizes[l]) for l in range(num_layers)],
+          "layers": [conditional(p_keys[l], sizes[l + 1], sizes[l]) for l in range(num_layers)],
       },
       "q": {
-          "layers": [dense(q_keys[l], sizes[l], sizes[l + 1]) for l in range(num_layers)],
+          "layers": [conditional(q_keys[l], sizes[l], sizes[l + 1]) for l in range(num_layers)],
       },
   }
 
 
 def logits(layer: Params, inputs: jax.Array) -> jax.Array:
-  """Logits `inputs @ w + b` of a layer {"w": (n_in, n_out), "b": (n_out,)}; inputs (..., n_in)."""
+  """Logits (..., n_out) of a conditional for inputs (..., n_in): `inputs @ w + b` for a layer
+  {"w", "b"}, after its tanh hidden layers `a <- tanh(a @ w_i + b_i)` when it has "hidden"."""
+  for hidden in layer.get("hidden", ()):
+    inputs = jnp.tanh(inputs @ hidden["w"] + hidden["b"])
   return inputs @ layer["w"] + layer["b"]
 
 

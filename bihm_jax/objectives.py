@@ -64,14 +64,17 @@ def bihm_loss(params: Params, key: jax.Array, x: jax.Array, k: int, *,
 
 
 def weight_penalty(params: Params) -> jax.Array:
-  """Sum of the squares of every weight matrix of p and q; biases and the top prior are left out.
+  """Sum of the squares of every weight matrix of p and q (those of deterministic hidden layers
+  included); biases and the top prior are left out.
 
   `l * weight_penalty(params)` added to a surrogate is the original code's `l2reg` penalty (with
   l = l2reg / batch size there, as its gradients are sums over the batch, not means): an L2 term
   inside the loss, so an adaptive optimizer rescales its gradient with the data's, unlike the
   decoupled `weight_decay` of the training config.
   """
-  return sum(jnp.sum(jnp.square(layer["w"])) for net in ("p", "q") for layer in params[net]["layers"])
+  return sum(jnp.sum(jnp.square(affine["w"]))
+             for net in ("p", "q") for layer in params[net]["layers"]
+             for affine in [layer, *layer.get("hidden", ())])
 
 
 def rws_loss(params: Params, key: jax.Array, x: jax.Array, k: int, *,

@@ -176,6 +176,9 @@ def validate_config(config: Config) -> None:
     model.init_params(jax.random.PRNGKey(0), (1, 1), weight_init=config.weight_init)
   except ValueError as e:
     raise ValueError(f"config.weight_init: {e}") from None
+  deterministic_layers = config.get("deterministic_layers", 0)   # absent from configs saved before it existed
+  if isinstance(deterministic_layers, bool) or not isinstance(deterministic_layers, int) or deterministic_layers < 0:
+    raise ValueError(f"config.deterministic_layers must be an integer >= 0, got {deterministic_layers!r}")
 
 
 def make_loss(config: Config) -> LossFn:
@@ -213,7 +216,8 @@ def create_train_state(config: Config, optimizer: optax.GradientTransformation) 
   """The state at step 0: initial parameters from the config's seed and architecture."""
   init_key, rng = jax.random.split(jax.random.PRNGKey(config.seed))
   params = model.init_params(init_key, tuple(config.layer_sizes), weight_init=config.weight_init,
-                             bias_init=config.bias_init)
+                             bias_init=config.bias_init,
+                             deterministic_layers=config.get("deterministic_layers", 0))
   return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=optimizer.init(params),
                     rng=rng)
 
@@ -342,7 +346,8 @@ def _raise_if_not_finite(finite: np.ndarray, first_step: int, epoch: int, latest
 
 
 # Fields that fix the structure of the checkpointed state: a run can only resume with the same.
-_STATE_FIELDS = ("layer_sizes", "optimizer", "optimizer_kwargs", "weight_decay", "ema_decay")
+_STATE_FIELDS = ("layer_sizes", "deterministic_layers", "optimizer", "optimizer_kwargs", "weight_decay",
+                 "ema_decay")
 
 
 def _check_resumable(config: Config, workdir: str) -> None:
@@ -352,7 +357,7 @@ def _check_resumable(config: Config, workdir: str) -> None:
     return
   saved = load_config(workdir)
   for field in _STATE_FIELDS:
-    old, new = saved.get(field, 0.0), config.get(field, 0.0)   # only the decays can be absent
+    old, new = saved.get(field, 0), config.get(field, 0)   # only the decays and depths can be absent
     old, new = (v.to_dict() if isinstance(v, Config) else tuple(v) if isinstance(v, (list, tuple)) else v
                 for v in (old, new))
     if old != new:

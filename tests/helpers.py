@@ -12,6 +12,9 @@ from scipy import stats
 import bihm_jax as bh
 
 SIZES = [(6, 4, 3), (8, 5, 3, 2)]
+# (layer_sizes, deterministic_layers): the sigmoid belief nets above, and one whose conditionals
+# are tanh MLPs with two hidden layers.
+ARCHITECTURES = [(sizes, 0) for sizes in SIZES] + [((6, 4, 3), 2)]
 
 # Each statistical assertion fails by chance with probability about 1e-4 at most: means are
 # checked to 4 standard errors (two-sided 6e-5), distributions by chi-square at p > 1e-4.
@@ -19,9 +22,9 @@ Z_SCORE = 4.0
 MIN_PVALUE = 1e-4
 
 
-def random_params(seed: int, sizes, scale: float = 1.5):
+def random_params(seed: int, sizes, deterministic_layers: int = 0, scale: float = 1.5):
   """Parameters with every weight and bias ~ N(0, scale^2): p and q then disagree clearly."""
-  params = bh.init_params(jax.random.PRNGKey(seed), sizes)
+  params = bh.init_params(jax.random.PRNGKey(seed), sizes, deterministic_layers=deterministic_layers)
   leaves, treedef = jax.tree.flatten(params)
   keys = jax.random.split(jax.random.PRNGKey(seed + 1000), len(leaves))
   return jax.tree.unflatten(
@@ -32,6 +35,12 @@ def bits_to_index(bits) -> np.ndarray:
   """(N, n) 0/1 rows to integers, MSB first (the order of `bh.exact.all_binary`)."""
   bits = np.asarray(bits).astype(np.int64)
   return bits @ (1 << np.arange(bits.shape[-1] - 1, -1, -1))
+
+
+def _np_logits(layer, inputs):
+  for hidden in layer.get("hidden", ()):
+    inputs = np.tanh(inputs @ hidden["w"] + hidden["b"])
+  return inputs @ layer["w"] + layer["b"]
 
 
 def _np_log_bernoulli(logits, bits):
@@ -48,7 +57,7 @@ def reference_log_p(params, x, hs) -> float:
   states = [np.asarray(x, np.float64)] + [np.asarray(h, np.float64) for h in hs]
   total = _np_log_bernoulli(np_params["p"]["prior"], states[-1])
   for l, layer in enumerate(np_params["p"]["layers"]):
-    total += _np_log_bernoulli(states[l + 1] @ layer["w"] + layer["b"], states[l])
+    total += _np_log_bernoulli(_np_logits(layer, states[l + 1]), states[l])
   return total
 
 
@@ -58,7 +67,7 @@ def reference_log_q(params, x, hs) -> float:
   states = [np.asarray(x, np.float64)] + [np.asarray(h, np.float64) for h in hs]
   total = 0.0
   for l, layer in enumerate(np_params["q"]["layers"]):
-    total += _np_log_bernoulli(states[l] @ layer["w"] + layer["b"], states[l + 1])
+    total += _np_log_bernoulli(_np_logits(layer, states[l]), states[l + 1])
   return total
 
 

@@ -11,9 +11,9 @@ from bihm_jax import exact
 from tests import helpers
 
 
-@pytest.fixture(params=helpers.SIZES, ids=str)
+@pytest.fixture(params=helpers.ARCHITECTURES, ids=str)
 def params(request):
-  return helpers.random_params(11, request.param)
+  return helpers.random_params(11, *request.param)
 
 
 def test_all_binary_enumerates_msb_first():

@@ -42,9 +42,21 @@ def test_init_params_schemes_and_errors():
     bh.init_params(jax.random.PRNGKey(0), (6,))
 
 
-@pytest.mark.parametrize("sizes", helpers.SIZES)
-def test_log_probs_match_independent_reference(sizes):
-  params = helpers.random_params(1, sizes)
+def test_init_params_with_deterministic_layers_nests_the_original_mlp():
+  params = bh.init_params(jax.random.PRNGKey(0), (6, 4, 3), deterministic_layers=2)
+  shapes = jax.tree.map(jnp.shape, params)
+  mlp = lambda n_in, n_out, m: {"hidden": [{"w": (n_in, m), "b": (m,)}, {"w": (m, m), "b": (m,)}],
+                                "w": (m, n_out), "b": (n_out,)}
+  assert shapes == {"p": {"prior": (3,), "layers": [mlp(4, 6, 5), mlp(3, 4, 3)]},
+                    "q": {"layers": [mlp(6, 4, 5), mlp(4, 3, 3)]}}
+  assert bh.layer_sizes_of(params) == (6, 4, 3)
+  with pytest.raises(ValueError, match="deterministic_layers must be an integer >= 0, got -1"):
+    bh.init_params(jax.random.PRNGKey(0), (6, 4), deterministic_layers=-1)
+
+
+@pytest.mark.parametrize("sizes, deterministic_layers", helpers.ARCHITECTURES)
+def test_log_probs_match_independent_reference(sizes, deterministic_layers):
+  params = helpers.random_params(1, sizes, deterministic_layers)
   xs, hss = jax.vmap(bh.sample_p, (None, 0))(params, jax.random.split(jax.random.PRNGKey(2), 20))
   for i in range(20):
     x, hs = xs[i], tuple(h[i] for h in hss)
@@ -67,9 +79,9 @@ def _sample_p_indices(params, seed):
   return helpers.bits_to_index(jnp.concatenate((xs,) + hss, axis=1))
 
 
-@pytest.mark.parametrize("sizes", helpers.SIZES)
-def test_sample_p_draws_from_p(sizes):
-  params = helpers.random_params(3, sizes)
+@pytest.mark.parametrize("sizes, deterministic_layers", helpers.ARCHITECTURES)
+def test_sample_p_draws_from_p(sizes, deterministic_layers):
+  params = helpers.random_params(3, sizes, deterministic_layers)
   probs = np.exp(np.asarray(_joint_log_p_table(params), np.float64))
   np.testing.assert_allclose(probs.sum(), 1.0, rtol=1e-5)
   indices = _sample_p_indices(params, seed=4)
@@ -79,9 +91,9 @@ def test_sample_p_draws_from_p(sizes):
   assert helpers.chi_square_pvalue(_sample_p_indices(nudged, seed=4), probs) < helpers.MIN_PVALUE
 
 
-@pytest.mark.parametrize("sizes", helpers.SIZES)
-def test_sample_q_draws_from_q(sizes):
-  params = helpers.random_params(5, sizes)
+@pytest.mark.parametrize("sizes, deterministic_layers", helpers.ARCHITECTURES)
+def test_sample_q_draws_from_q(sizes, deterministic_layers):
+  params = helpers.random_params(5, sizes, deterministic_layers)
   x = jnp.array([1, 0, 1, 1, 0, 0, 1, 0][:sizes[0]], jnp.float32)
   all_h = bh.exact.split_latents(bh.exact.all_binary(sum(sizes[1:])), params)
   probs = np.exp(np.asarray(jax.vmap(bh.log_q, (None, None, 0))(params, x, all_h), np.float64))

@@ -16,13 +16,14 @@ K = 10_000
 RWS_K = 100_000
 
 
-def _model(sizes, scale, num_points):
-  params = helpers.random_params(31, sizes, scale=scale)
+def _model(architecture, scale, num_points):
+  sizes, deterministic_layers = architecture
+  params = helpers.random_params(31, sizes, deterministic_layers, scale=scale)
   x = exact.all_binary(sizes[0])[jax.random.choice(jax.random.PRNGKey(32), 2 ** sizes[0], (num_points,), replace=False)]
   return params, x
 
 
-@pytest.fixture(scope="module", params=helpers.SIZES, ids=str)
+@pytest.fixture(scope="module", params=helpers.ARCHITECTURES, ids=str)
 def model(request):
   """64 data points: the relative error of the mean gradient falls as 1/sqrt(points) (the mean
   itself does not shrink), and with 16 points the (8, 5, 3, 2) q gradient's error sat at 4.9 to
@@ -30,7 +31,7 @@ def model(request):
   return _model(request.param, scale=1.0, num_points=64)
 
 
-@pytest.fixture(scope="module", params=helpers.SIZES, ids=str)
+@pytest.fixture(scope="module", params=helpers.ARCHITECTURES, ids=str)
 def rws_model(request):
   """Median D_B of 0.4 nats (p and q differ), and chi^2(p(h|x) || q(h|x)) / RWS_K < 2e-3 at
   every x, so each self-normalised estimate has relative standard error below 4.5%."""

@@ -86,20 +86,35 @@ def test_weight_decay_with_adam_is_adamw(schedule):
     params = optax.apply_updates(params, updates)
 
 
-def test_l2_penalty_adds_twice_l_times_each_weight_to_its_gradient_and_leaves_biases_alone():
+@pytest.mark.parametrize("deterministic_layers", [0, 2])
+def test_l2_penalty_adds_twice_l_times_each_weight_to_its_gradient_and_leaves_biases_alone(deterministic_layers):
   penalised, plain = (training.make_loss(small_config(l2_penalty=l)) for l in (0.05, 0.0))
-  params = training.create_train_state(small_config(), optax.adam(1e-3)).params
+  config = small_config(deterministic_layers=deterministic_layers)
+  params = training.create_train_state(config, optax.adam(1e-3)).params
   params = jax.tree.map(lambda p: p + jnp.cos(3.0 * jnp.arange(p.size).reshape(p.shape)), params)
-  key, x = jax.random.PRNGKey(3), jnp.asarray(training.load_split(small_config(), "train")[:20])
+  key, x = jax.random.PRNGKey(3), jnp.asarray(training.load_split(config, "train")[:20])
   (loss, _), grads = jax.value_and_grad(penalised, has_aux=True)(params, key, x)
   (loss0, _), grads0 = jax.value_and_grad(plain, has_aux=True)(params, key, x)
-  squares = sum(float(jnp.sum(l["w"] ** 2)) for net in ("p", "q") for l in params[net]["layers"])
+  affine = lambda tree: [a for net in ("p", "q") for l in tree[net]["layers"] for a in [l, *l.get("hidden", ())]]
+  assert len(affine(params)) == 2 * 2 * (deterministic_layers + 1)
+  squares = sum(float(jnp.sum(a["w"] ** 2)) for a in affine(params))
   np.testing.assert_allclose(loss - loss0, 0.05 * squares, rtol=1e-5)
-  for net in ("p", "q"):
-    for layer, g, g0 in zip(params[net]["layers"], grads[net]["layers"], grads0[net]["layers"]):
-      np.testing.assert_allclose(g["w"] - g0["w"], 0.1 * layer["w"], rtol=1e-4, atol=1e-6)
-      np.testing.assert_array_equal(g["b"], g0["b"])
+  for a, g, g0 in zip(affine(params), affine(grads), affine(grads0)):
+    np.testing.assert_allclose(g["w"] - g0["w"], 0.1 * a["w"], rtol=1e-4, atol=1e-6)
+    np.testing.assert_array_equal(g["b"], g0["b"])
   np.testing.assert_array_equal(grads["p"]["prior"], grads0["p"]["prior"])
+
+
+def test_a_run_with_deterministic_layers_learns_and_resumes_with_them(tmp_path):
+  workdir = str(tmp_path / "run")
+  config = small_config(deterministic_layers=1, num_epochs=2, test_at_end=False)
+  first = training.train_and_evaluate(config, workdir)
+  config.num_epochs = NUM_EPOCHS
+  summary = training.train_and_evaluate(config, workdir)
+  saved, state, _ = training.load_checkpoint(workdir, "latest")
+  assert saved.deterministic_layers == 1 and summary["epochs"] == NUM_EPOCHS
+  assert [len(l["hidden"]) for net in ("p", "q") for l in state.params[net]["layers"]] == [1] * 4
+  assert summary["best_valid"] > first["best_valid"]
 
 
 def test_step_schedule_multiplies_the_rate_by_decay_rate_after_each_decay_epoch():
@@ -130,11 +145,12 @@ def test_configs_saved_before_weight_decay_existed_still_load(full_run, tmp_path
   workdir = str(tmp_path / "run")
   shutil.copytree(full_run[0], workdir)
   saved = json.loads(read_bytes(os.path.join(workdir, "config.json")))
-  del saved["weight_decay"], saved["weight_decay_candidates"], saved["l2_penalty"], saved["ema_decay"]
+  del (saved["weight_decay"], saved["weight_decay_candidates"], saved["l2_penalty"], saved["ema_decay"],
+       saved["deterministic_layers"])
   with open(os.path.join(workdir, "config.json"), "w", encoding="utf-8") as f:
     json.dump(saved, f)
   config, state, _ = training.load_checkpoint(workdir)
-  assert not {"weight_decay", "l2_penalty", "ema_decay"} & set(config)
+  assert not {"weight_decay", "l2_penalty", "ema_decay", "deterministic_layers"} & set(config)
   assert training.train_and_evaluate(small_config(num_epochs=NUM_EPOCHS + 1), workdir)["epochs"] == NUM_EPOCHS + 1
 
 
@@ -269,6 +285,8 @@ def test_resuming_with_another_state_structure_names_the_field(full_run, tmp_pat
     training.train_and_evaluate(small_config(optimizer="adamw"), workdir)
   with pytest.raises(ValueError, match="config.weight_decay = 0.1, but .* weight_decay = 0.0"):
     training.train_and_evaluate(small_config(weight_decay=0.1), workdir)
+  with pytest.raises(ValueError, match="config.deterministic_layers = 1, but .* deterministic_layers = 0"):
+    training.train_and_evaluate(small_config(deterministic_layers=1), workdir)
   assert read_bytes(os.path.join(workdir, "config.json")) == before
 
 
@@ -282,6 +300,7 @@ def test_resuming_with_another_state_structure_names_the_field(full_run, tmp_pat
     (dict(weight_decay=-0.1), "config.weight_decay must be >= 0"),
     (dict(l2_penalty=-0.1), "config.l2_penalty must be >= 0"),
     (dict(ema_decay=1.0), r"config.ema_decay must be in \[0, 1\)"),
+    (dict(deterministic_layers=-1), "config.deterministic_layers must be an integer >= 0, got -1"),
     (dict(schedule="step"), r"config.decay_epochs must be increasing integers >= 1 .* got \(\)"),
     (dict(schedule="step", decay_epochs=(3, 2)), r"config.decay_epochs .* got \(3, 2\)"),
     (dict(valid_criterion="nll"), "config.valid_criterion = 'nll'"),

@@ -8,6 +8,9 @@ Fields (`python -m experiments.train --config=... --config.FIELD=VALUE` override
   latent_candidates          latent layer sizes (n_1, ..., n_L) that `experiments.reproduce`
                              trains and chooses from on validation (default: layer_sizes')
   weight_init, bias_init     as in `bihm_jax.init_params`
+  deterministic_layers       tanh hidden layers inside each conditional of p and q, as in
+                             `bihm_jax.init_params` (the original code's option); 0: sigmoid
+                             belief nets, each conditional one affine map
   method                     "bihm" (BiHM surrogate) or "rws" (reweighted wake-sleep)
   bihm_baseline, rws_sleep   the 1/K baseline of the BiHM q update; the RWS sleep phase
   seed                       initialisation, sampling and data order all derive from it
@@ -65,6 +68,7 @@ def base_config(dataset: str, layer_sizes: Sequence[int]) -> ml_collections.Conf
   config.latent_candidates = (tuple(layer_sizes[1:]),)
   config.weight_init = "original"
   config.bias_init = -1.0
+  config.deterministic_layers = 0
 
   config.method = "bihm"
   config.bihm_baseline = True
