@@ -6,6 +6,11 @@ and of the Bhattacharyya distance estimate (log p_K(x) - 2 log p~*_K(x)) / 2, wi
 its standard error from `estimate_log_z2`. `write_results` stores the summary as JSON and the
 per-data-point values as `.npy` files.
 
+Long passes (K = 10^5 over a test set is hours on a CPU) can resume: with a `progress_dir`,
+`batched_curves` saves the batches it has finished to a file named after a hash of its inputs
+(model, key, data, K values, batch size) about once a minute, and a rerun with the same inputs
+starts after them, with the same values as an uninterrupted pass.
+
 Both run data-parallel over a mesh of devices (`bihm_jax.distributed`; default: all of them):
 data points and Z^2 samples are split over the devices and draw the keys they would draw on one
 device, so the results are those of one device up to the order of float sums. With several
@@ -13,12 +18,15 @@ processes, every process passes the same arguments and gets the same results.
 """
 
 import functools
+import hashlib
 import json
 import math
 import os
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from absl import logging
 import jax
 from jax.sharding import Mesh
 import numpy as np
@@ -27,6 +35,55 @@ import tqdm
 from bihm_jax import distributed, estimators, model
 
 Params = model.Params
+
+# Seconds between saves of a resumable pass's finished batches.
+PROGRESS_SAVE_SECONDS = 60.0
+
+
+def _fingerprint(params: Params, key: jax.Array, x: np.ndarray, ks: Sequence[int], batch_size: int) -> str:
+  """A hex digest of everything that fixes `batched_curves`' values."""
+  if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
+    key = jax.random.key_data(key)
+  leaves = [np.asarray(leaf) for leaf in jax.tree.leaves((params, key))]
+  digest = hashlib.sha256(repr((jax.tree.structure(params), [(a.shape, a.dtype.str) for a in leaves],
+                                x.shape, tuple(ks), batch_size)).encode())
+  for array in [*leaves, np.asarray(x, np.float32)]:
+    digest.update(np.ascontiguousarray(array).tobytes())
+  return digest.hexdigest()
+
+
+class _Progress:
+  """The finished batches of one `batched_curves` pass, saved atomically to `folder`."""
+
+  def __init__(self, folder: str | os.PathLike, fingerprint: str, shape: tuple[int, ...]):
+    self.path = os.path.join(folder, f"partial-{fingerprint[:16]}.npz")
+    self.fingerprint = fingerprint
+    self.done = np.zeros(shape[0], bool)
+    self.values = np.zeros((2, *shape), np.float32)
+    if os.path.exists(self.path):
+      with np.load(self.path) as saved:
+        if str(saved["fingerprint"]) == fingerprint:
+          self.done, self.values = saved["done"], saved["values"]
+          logging.info("resuming from %s: %d of %d batches done", self.path, self.done.sum(), len(self.done))
+    self.last_save = time.monotonic()
+
+  def add(self, i: int, bound: np.ndarray, log_px: np.ndarray) -> None:
+    self.values[:, i] = bound, log_px
+    self.done[i] = True
+    if time.monotonic() - self.last_save >= PROGRESS_SAVE_SECONDS:
+      self.save()
+
+  def save(self) -> None:
+    os.makedirs(os.path.dirname(self.path), exist_ok=True)
+    temporary = self.path + ".tmp"
+    with open(temporary, "wb") as f:
+      np.savez(f, fingerprint=self.fingerprint, done=self.done, values=self.values)
+    os.replace(temporary, self.path)
+    self.last_save = time.monotonic()
+
+  def remove(self) -> None:
+    if os.path.exists(self.path):
+      os.remove(self.path)
 
 
 @functools.cache
@@ -37,7 +94,8 @@ def _sharded_curves(mesh: Mesh) -> Callable[..., tuple[jax.Array, jax.Array]]:
 
 
 def batched_curves(params: Params, key: jax.Array, x: np.ndarray, ks: Sequence[int], batch_size: int, *,
-                   desc: str | None = None, mesh: Mesh | None = None) -> tuple[np.ndarray, np.ndarray]:
+                   desc: str | None = None, mesh: Mesh | None = None,
+                   progress_dir: str | os.PathLike | None = None) -> tuple[np.ndarray, np.ndarray]:
   """`log_likelihood_curves` over a whole data set, `batch_size` rows at a time.
 
   The last batch is padded with zero rows whose values are dropped, so every call has the
@@ -53,6 +111,8 @@ def batched_curves(params: Params, key: jax.Array, x: np.ndarray, ks: Sequence[i
     batch_size: rows per call.
     desc: label of the progress bar (shown on a terminal of the lead process only).
     mesh: the data mesh; default: all devices.
+    progress_dir: where to save finished batches (`partial-<hash>.npz`, removed at the end) and
+      resume from them; default: no saving. Only a single process saves or resumes.
 
   Returns:
     `(bound, log_px)`, each an (N, len(ks)) float32 numpy array of 2 log p~*_K(x) and log p_K(x).
@@ -64,16 +124,27 @@ def batched_curves(params: Params, key: jax.Array, x: np.ndarray, ks: Sequence[i
   padded = np.zeros((num_batches * batch_size, dim), np.float32)
   padded[:n] = x
   padded = np.pad(padded.reshape(num_batches, batch_size, dim), ((0, 0), (0, rows - batch_size), (0, 0)))
+  progress = None
+  if progress_dir is not None and jax.process_count() == 1:
+    progress = _Progress(progress_dir, _fingerprint(params, key, x, ks, batch_size),
+                         (num_batches, batch_size, len(ks)))
+  values = np.zeros((2, num_batches, batch_size, len(ks)), np.float32) if progress is None else progress.values
   params, key = distributed.put((params, key), distributed.replicated(mesh))
   # About MAX_CHUNK_ELEMENTS samples in flight per device.
   chunk_size = max(1, estimators.MAX_CHUNK_ELEMENTS * mesh.size // rows)
-  outputs = [
-      _sharded_curves(mesh)(params, jax.random.fold_in(key, i),
-                            distributed.put(padded[i], distributed.batch_sharding(mesh)), tuple(ks), chunk_size)
-      for i in tqdm.trange(num_batches, desc=desc, disable=None if distributed.is_lead_process() else True,
-                           leave=False)]
-  bound, log_px = (np.concatenate([v[:batch_size] for v in values])[:n]
-                   for values in zip(*jax.device_get(outputs)))
+  todo = range(num_batches) if progress is None else np.flatnonzero(~progress.done)
+  for i in tqdm.tqdm(todo, desc=desc, disable=None if distributed.is_lead_process() else True, leave=False):
+    outputs = _sharded_curves(mesh)(params, jax.random.fold_in(key, i),
+                                    distributed.put(padded[i], distributed.batch_sharding(mesh)), tuple(ks),
+                                    chunk_size)
+    bound, log_px = (v[:batch_size] for v in jax.device_get(outputs))
+    if progress is None:
+      values[:, i] = bound, log_px
+    else:
+      progress.add(int(i), bound, log_px)
+  if progress is not None:
+    progress.remove()
+  bound, log_px = (v.reshape(-1, len(ks))[:n] for v in values)
   return bound, log_px
 
 
@@ -92,8 +163,8 @@ def mean_and_stderr(values: np.ndarray) -> dict[str, float]:
 
 
 def evaluate(params: Params, key: jax.Array, x: np.ndarray, ks: Sequence[int], z_samples: int, *,
-             z_inner_k: int = 1, batch_size: int = 100,
-             mesh: Mesh | None = None) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+             z_inner_k: int = 1, batch_size: int = 100, mesh: Mesh | None = None,
+             progress_dir: str | os.PathLike | None = None) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
   """The test-set report of a trained model.
 
   One pass of max(ks) importance samples per point serves every K (the estimate at K uses the
@@ -108,6 +179,8 @@ def evaluate(params: Params, key: jax.Array, x: np.ndarray, ks: Sequence[int], z
     z_inner_k: inner samples h' ~ q(h | x) per outer sample.
     batch_size: data points per call.
     mesh: the data mesh; default: all devices.
+    progress_dir: where the pass over the data saves its progress and resumes (see
+      `batched_curves`); default: no saving.
 
   Returns:
     `(summary, arrays)`. `summary` is JSON-ready: num_points, log_z2, log_z2_se, z_samples,
@@ -123,7 +196,8 @@ def evaluate(params: Params, key: jax.Array, x: np.ndarray, ks: Sequence[int], z
   summary = {"num_points": int(x.shape[0]), "log_z2": log_z2, "log_z2_se": log_z2_se,
              "z_samples": z_samples, "z_inner_k": z_inner_k, "k": {}}
   arrays = {}
-  bounds, log_pxs = batched_curves(params, is_key, x, ks, batch_size, desc=f"K<={max(ks)}", mesh=mesh)
+  bounds, log_pxs = batched_curves(params, is_key, x, ks, batch_size, desc=f"K<={max(ks)}", mesh=mesh,
+                                   progress_dir=progress_dir)
   for k, bound, log_px in zip(ks, bounds.T, log_pxs.T):
     bound_stats = mean_and_stderr(bound)
     summary["k"][str(k)] = {

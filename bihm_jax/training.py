@@ -322,6 +322,9 @@ def evaluate_workdir(workdir: str, *, ks: Sequence[int] | None = None, z_samples
                      checkpoint: str = "best", seed: int = 0) -> dict[str, Any]:
   """Evaluates a training run's checkpoint on its test split; process 0 writes `workdir/eval/`.
 
+  An interrupted evaluation resumes where it stopped when rerun with the same arguments (its
+  progress is saved in `workdir/eval/`).
+
   Returns:
     The summary of `bihm_jax.evaluation.evaluate`, with the checkpoint's name added.
   """
@@ -330,7 +333,7 @@ def evaluate_workdir(workdir: str, *, ks: Sequence[int] | None = None, z_samples
       state.eval_params, jax.random.PRNGKey(seed), load_split(config, "test"),
       ks=tuple(config.eval_ks) if ks is None else tuple(ks),
       z_samples=config.z_samples if z_samples is None else z_samples,
-      z_inner_k=config.z_inner_k, batch_size=config.eval_batch_size)
+      z_inner_k=config.z_inner_k, batch_size=config.eval_batch_size, progress_dir=os.path.join(workdir, "eval"))
   summary["checkpoint"] = checkpoint
   if distributed.is_lead_process():
     evaluation.write_results(os.path.join(workdir, "eval"), summary, arrays)

@@ -6,7 +6,9 @@
 For each K it reports the mean and standard error over test points of 2 log p~*_K(x), of
 log p_K(x), of log p*(x) = 2 log p~*_K(x) - log Z^2 (standard error combining both terms) and
 of the Bhattacharyya distance estimate (log p_K - 2 log p~*_K) / 2, and writes
-`workdir/eval/summary.json` and the per-point values `workdir/eval/<name>_k<K>.npy`.
+`workdir/eval/summary.json` and the per-point values `workdir/eval/<name>_k<K>.npy`. An
+interrupted evaluation resumes from the batches it saved in `workdir/eval/` when the same command
+is rerun.
 Defaults for K, the Z^2 samples and the batch size come from the training config. It runs over
 all visible devices, and over several processes with the flags of `experiments.train`; only
 process 0 writes.

@@ -269,7 +269,8 @@ def curve(record: dict[str, Any], x: np.ndarray, ks: tuple[int, ...], seed: int)
   # passes through the record's estimates at its K values.
   _, is_key = jax.random.split(jax.random.PRNGKey(seed))
   bound, log_px = evaluation.batched_curves(state.eval_params, is_key, x, ks, config.eval_batch_size,
-                                            desc=record["method"])
+                                            desc=record["method"],
+                                            progress_dir=os.path.join(record["workdir"], "eval"))
   values = bound - record["test"]["log_z2"] if record["method"] == "bihm" else log_px
   values = values.astype(np.float64)
   means = values.mean(axis=0)

@@ -56,6 +56,57 @@ def test_batched_estimates_do_not_depend_on_the_batch_size(trained_workdir):
     np.testing.assert_allclose(a[:30], b, rtol=1e-6)
 
 
+class _Interrupted(Exception):
+  pass
+
+
+_SHARDED_CURVES = evaluation._sharded_curves
+
+
+def _count_batches(monkeypatch, interrupt_after: int | None = None) -> list[int]:
+  """Counts `batched_curves`' batch calls; raises `_Interrupted` on call `interrupt_after` + 1."""
+  calls = []
+
+  def counted(mesh):
+    curves = _SHARDED_CURVES(mesh)
+
+    def call(*args):
+      if len(calls) == interrupt_after:
+        raise _Interrupted
+      calls.append(1)
+      return curves(*args)
+    return call
+  monkeypatch.setattr(evaluation, "_sharded_curves", counted)
+  return calls
+
+
+def test_an_interrupted_pass_resumes_after_its_saved_batches(trained_workdir, tmp_path, monkeypatch):
+  config, state, _ = training.load_checkpoint(trained_workdir)
+  x = training.load_split(config, "test")[:37]
+  key, ks = jax.random.PRNGKey(4), (1, 10)
+  expected = evaluation.batched_curves(state.params, key, x, ks, 10)
+  monkeypatch.setattr(evaluation, "PROGRESS_SAVE_SECONDS", 0.0)   # save after every batch
+
+  with pytest.raises(_Interrupted):
+    _count_batches(monkeypatch, interrupt_after=2)
+    evaluation.batched_curves(state.params, key, x, ks, 10, progress_dir=tmp_path)
+  assert len(os.listdir(tmp_path)) == 1   # one partial file, no temporary left behind
+  # Other inputs (here the key) do not pick up this pass's batches.
+  other_key = jax.random.PRNGKey(5)
+  calls = _count_batches(monkeypatch)
+  other = evaluation.batched_curves(state.params, other_key, x, ks, 10, progress_dir=tmp_path)
+  assert len(calls) == 4
+  for a, b in zip(other, evaluation.batched_curves(state.params, other_key, x, ks, 10)):
+    np.testing.assert_array_equal(a, b)
+
+  calls = _count_batches(monkeypatch)
+  resumed = evaluation.batched_curves(state.params, key, x, ks, 10, progress_dir=tmp_path)
+  assert len(calls) == 2   # batches 2 and 3 of 4
+  for a, b in zip(resumed, expected):
+    np.testing.assert_array_equal(a, b)
+  assert not os.listdir(tmp_path)   # a finished pass removes its progress
+
+
 def test_mean_and_stderr():
   stats = evaluation.mean_and_stderr(np.array([1.0, 2.0, 3.0, 4.0]))
   assert stats["mean"] == 2.5
