@@ -67,8 +67,8 @@ class _Progress:
           logging.info("resuming from %s: %d of %d batches done", self.path, self.done.sum(), len(self.done))
     self.last_save = time.monotonic()
 
-  def add(self, i: int, bound: np.ndarray, log_px: np.ndarray) -> None:
-    self.values[:, i] = bound, log_px
+  def finished(self, i: int) -> None:
+    """Marks batch i (its values written to `self.values[:, i]`) done; saves once a minute."""
     self.done[i] = True
     if time.monotonic() - self.last_save >= PROGRESS_SAVE_SECONDS:
       self.save()
@@ -137,11 +137,9 @@ def batched_curves(params: Params, key: jax.Array, x: np.ndarray, ks: Sequence[i
     outputs = _sharded_curves(mesh)(params, jax.random.fold_in(key, i),
                                     distributed.put(padded[i], distributed.batch_sharding(mesh)), tuple(ks),
                                     chunk_size)
-    bound, log_px = (v[:batch_size] for v in jax.device_get(outputs))
-    if progress is None:
-      values[:, i] = bound, log_px
-    else:
-      progress.add(int(i), bound, log_px)
+    values[:, i] = [v[:batch_size] for v in jax.device_get(outputs)]
+    if progress is not None:
+      progress.finished(int(i))
   if progress is not None:
     progress.remove()
   bound, log_px = (v.reshape(-1, len(ks))[:n] for v in values)
