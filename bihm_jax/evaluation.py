@@ -9,7 +9,8 @@ per-data-point values as `.npy` files.
 Long passes (K = 10^5 over a test set is hours on a CPU) can resume: with a `progress_dir`,
 `batched_curves` saves the batches it has finished to a file named after a hash of its inputs
 (model, key, data, K values, batch size) about once a minute, and a rerun with the same inputs
-starts after them, with the same values as an uninterrupted pass.
+starts after them, with the same values as an uninterrupted pass; the file also keeps the seconds
+the pass has run, so that its budget counts every run.
 
 Both run data-parallel over a mesh of devices (`bihm_jax.distributed`; default: all of them):
 data points and Z^2 samples are split over the devices and draw the keys they would draw on one
@@ -24,7 +25,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from absl import logging
 import jax
@@ -60,12 +61,15 @@ class _Progress:
     self.fingerprint = fingerprint
     self.done = np.zeros(shape[0], bool)
     self.values = np.zeros((2, *shape), np.float32)
+    self.resumed_seconds = 0.0   # run by earlier, interrupted runs, to their last save
     if os.path.exists(self.path):
       with np.load(self.path) as saved:
         if str(saved["fingerprint"]) == fingerprint:
           self.done, self.values = saved["done"], saved["values"]
-          logging.info("resuming from %s: %d of %d batches done", self.path, self.done.sum(), len(self.done))
-    self.last_save = time.monotonic()
+          self.resumed_seconds = float(saved["seconds"])
+          logging.info("resuming from %s: %d of %d batches done in %.0f s", self.path, self.done.sum(),
+                       len(self.done), self.resumed_seconds)
+    self.started = self.last_save = time.monotonic()
 
   def finished(self, i: int) -> None:
     """Marks batch i (its values written to `self.values[:, i]`) done; saves once a minute."""
@@ -77,13 +81,21 @@ class _Progress:
     os.makedirs(os.path.dirname(self.path), exist_ok=True)
     temporary = self.path + ".tmp"
     with open(temporary, "wb") as f:
-      np.savez(f, fingerprint=self.fingerprint, done=self.done, values=self.values)
+      np.savez(f, fingerprint=self.fingerprint, done=self.done, values=self.values,
+               seconds=self.resumed_seconds + time.monotonic() - self.started)
     os.replace(temporary, self.path)
     self.last_save = time.monotonic()
 
   def remove(self) -> None:
     if os.path.exists(self.path):
       os.remove(self.path)
+
+
+class Curves(NamedTuple):
+  """The values of a `batched_curves` pass."""
+  bound: np.ndarray              # (N, len(ks)) 2 log p~*_K(x)
+  log_px: np.ndarray             # (N, len(ks)) log p_K(x)
+  resumed_seconds: float         # the pass's time in earlier, interrupted runs (to their last save)
 
 
 @functools.cache
@@ -95,7 +107,7 @@ def _sharded_curves(mesh: Mesh) -> Callable[..., tuple[jax.Array, jax.Array]]:
 
 def batched_curves(params: Params, key: jax.Array, x: np.ndarray, ks: Sequence[int], batch_size: int, *,
                    desc: str | None = None, mesh: Mesh | None = None,
-                   progress_dir: str | os.PathLike | None = None) -> tuple[np.ndarray, np.ndarray]:
+                   progress_dir: str | os.PathLike | None = None) -> Curves:
   """`log_likelihood_curves` over a whole data set, `batch_size` rows at a time.
 
   The last batch is padded with zero rows whose values are dropped, so every call has the
@@ -115,7 +127,8 @@ def batched_curves(params: Params, key: jax.Array, x: np.ndarray, ks: Sequence[i
       resume from them; default: no saving. Only a single process saves or resumes.
 
   Returns:
-    `(bound, log_px)`, each an (N, len(ks)) float32 numpy array of 2 log p~*_K(x) and log p_K(x).
+    `Curves`: float32 (N, len(ks)) arrays `bound` of 2 log p~*_K(x) and `log_px` of log p_K(x),
+    and `resumed_seconds`, the seconds earlier runs spent on the batches this one resumed from.
   """
   mesh = distributed.data_mesh() if mesh is None else mesh
   n, dim = x.shape
@@ -143,14 +156,14 @@ def batched_curves(params: Params, key: jax.Array, x: np.ndarray, ks: Sequence[i
   if progress is not None:
     progress.remove()
   bound, log_px = (v.reshape(-1, len(ks))[:n] for v in values)
-  return bound, log_px
+  return Curves(bound, log_px, 0.0 if progress is None else progress.resumed_seconds)
 
 
 def batched_estimates(params: Params, key: jax.Array, x: np.ndarray, k: int, batch_size: int, *,
                       desc: str | None = None, mesh: Mesh | None = None) -> tuple[np.ndarray, np.ndarray]:
   """`batched_curves` at the one sample count `k`: (N,) arrays of 2 log p~*_K(x) and log p_K(x)."""
-  bound, log_px = batched_curves(params, key, x, (k,), batch_size, desc=desc, mesh=mesh)
-  return bound[:, 0], log_px[:, 0]
+  curves = batched_curves(params, key, x, (k,), batch_size, desc=desc, mesh=mesh)
+  return curves.bound[:, 0], curves.log_px[:, 0]
 
 
 def mean_and_stderr(values: np.ndarray) -> dict[str, float]:
@@ -182,10 +195,12 @@ def evaluate(params: Params, key: jax.Array, x: np.ndarray, ks: Sequence[int], z
 
   Returns:
     `(summary, arrays)`. `summary` is JSON-ready: num_points, log_z2, log_z2_se, z_samples,
-    z_inner_k, and under "k" -> str(K) the {"mean", "se"} of "two_log_ptilde", "log_px",
-    "log_pstar" (se combines both terms: sqrt(se_bound^2 + se_logz2^2)) and
-    "bhattacharyya". `arrays` holds the (N,) values "two_log_ptilde_k{K}" and "log_px_k{K}".
+    z_inner_k, seconds (wall time, with that of earlier runs of a resumed pass), and under
+    "k" -> str(K) the {"mean", "se"} of "two_log_ptilde", "log_px", "log_pstar" (se combines
+    both terms: sqrt(se_bound^2 + se_logz2^2)) and "bhattacharyya". `arrays` holds the (N,)
+    values "two_log_ptilde_k{K}" and "log_px_k{K}".
   """
+  start = time.perf_counter()
   mesh = distributed.data_mesh() if mesh is None else mesh
   params, key = distributed.put((params, key), distributed.replicated(mesh))
   z_key, is_key = jax.random.split(key)
@@ -194,9 +209,9 @@ def evaluate(params: Params, key: jax.Array, x: np.ndarray, ks: Sequence[int], z
   summary = {"num_points": int(x.shape[0]), "log_z2": log_z2, "log_z2_se": log_z2_se,
              "z_samples": z_samples, "z_inner_k": z_inner_k, "k": {}}
   arrays = {}
-  bounds, log_pxs = batched_curves(params, is_key, x, ks, batch_size, desc=f"K<={max(ks)}", mesh=mesh,
-                                   progress_dir=progress_dir)
-  for k, bound, log_px in zip(ks, bounds.T, log_pxs.T):
+  curves = batched_curves(params, is_key, x, ks, batch_size, desc=f"K<={max(ks)}", mesh=mesh,
+                          progress_dir=progress_dir)
+  for k, bound, log_px in zip(ks, curves.bound.T, curves.log_px.T):
     bound_stats = mean_and_stderr(bound)
     summary["k"][str(k)] = {
         "two_log_ptilde": bound_stats,
@@ -207,6 +222,7 @@ def evaluate(params: Params, key: jax.Array, x: np.ndarray, ks: Sequence[int], z
     }
     arrays[f"two_log_ptilde_k{k}"] = bound
     arrays[f"log_px_k{k}"] = log_px
+  summary["seconds"] = time.perf_counter() - start + curves.resumed_seconds
   return summary, arrays
 
 

@@ -125,7 +125,6 @@ def reproduce(config: training.Config, workdir: str, command: str | None = None)
   is the code that evaluated; each candidate's `trained_by` lists the code that trained it."""
   commit, candidates = train_candidates(config, workdir)
   chosen = max(candidates, key=lambda name: candidates[name]["best_valid"])
-  start = time.perf_counter()
   test = training.evaluate_workdir(os.path.join(workdir, chosen))
   return {
       "dataset": config.dataset,
@@ -135,7 +134,7 @@ def reproduce(config: training.Config, workdir: str, command: str | None = None)
       "workdir": os.path.join(workdir, chosen),
       "candidates": candidates,
       "test": test,
-      "eval_seconds": time.perf_counter() - start,
+      "eval_seconds": test["seconds"],
       "train_seconds": sum(c["train_seconds"] for c in candidates.values()),
       "seed": config.seed,
       "config": training.load_config(os.path.join(workdir, chosen)).to_dict(),
@@ -268,10 +267,9 @@ def curve(record: dict[str, Any], x: np.ndarray, ks: tuple[int, ...], seed: int)
   # The importance-sampling key of `evaluation.evaluate`: on the whole test split, the curve
   # passes through the record's estimates at its K values.
   _, is_key = jax.random.split(jax.random.PRNGKey(seed))
-  bound, log_px = evaluation.batched_curves(state.eval_params, is_key, x, ks, config.eval_batch_size,
-                                            desc=record["method"],
-                                            progress_dir=os.path.join(record["workdir"], "eval"))
-  values = bound - record["test"]["log_z2"] if record["method"] == "bihm" else log_px
+  curves = evaluation.batched_curves(state.eval_params, is_key, x, ks, config.eval_batch_size,
+                                     desc=record["method"], progress_dir=os.path.join(record["workdir"], "eval"))
+  values = curves.bound - record["test"]["log_z2"] if record["method"] == "bihm" else curves.log_px
   values = values.astype(np.float64)
   means = values.mean(axis=0)
   return {
@@ -282,6 +280,7 @@ def curve(record: dict[str, Any], x: np.ndarray, ks: tuple[int, ...], seed: int)
       "k_within_tolerance": k_within(means, ks),
       "workdir": record["workdir"],
       "epoch": epoch,
+      "resumed_seconds": curves.resumed_seconds,
   }
 
 
@@ -364,7 +363,9 @@ def k_curve(results_dir: str, dataset: str, max_k: int, num_points: int | None =
             "curves": {method: curve(record, x, ks, seed) for method, record in records.items()}}
   if max_z_samples:
     result["log_z2"] = log_z2_curve(records["bihm"], max_z_samples, seed)
-  result["seconds"] = time.perf_counter() - start
+  # With the time earlier, interrupted runs spent on passes this one resumed.
+  resumed_seconds = sum(c["resumed_seconds"] for c in result["curves"].values())
+  result["seconds"] = time.perf_counter() - start + resumed_seconds
   result["command"] = command
   with open(os.path.join(folder, "k_curve.json"), "w", encoding="utf-8") as f:
     json.dump(result, f, indent=2)

@@ -107,7 +107,8 @@ def test_two_processes_give_the_results_of_one_and_only_process_0_writes(runs):
   assert lead["device_count"] == other["device_count"] == 4
   assert lead["writes"] and other["writes"] == []
   assert_same_results(reference_workdir, reference, workdir, lead)
-  assert other["evaluation"] == lead["evaluation"]
+  # Every process reports the lead's values; only their wall times differ.
+  assert {**other["evaluation"], "seconds": None} == {**lead["evaluation"], "seconds": None}
   assert other["summary"]["test_bound"] == lead["summary"]["test_bound"]
 
 

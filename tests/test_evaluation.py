@@ -2,6 +2,7 @@
 
 import json
 import os
+import time
 
 import jax
 import jax.numpy as jnp
@@ -87,24 +88,48 @@ def test_an_interrupted_pass_resumes_after_its_saved_batches(trained_workdir, tm
   expected = evaluation.batched_curves(state.params, key, x, ks, 10)
   monkeypatch.setattr(evaluation, "PROGRESS_SAVE_SECONDS", 0.0)   # save after every batch
 
+  start = time.monotonic()
   with pytest.raises(_Interrupted):
     _count_batches(monkeypatch, interrupt_after=2)
     evaluation.batched_curves(state.params, key, x, ks, 10, progress_dir=tmp_path)
+  interrupted_seconds = time.monotonic() - start
   assert len(os.listdir(tmp_path)) == 1   # one partial file, no temporary left behind
   # Other inputs (here the key) do not pick up this pass's batches.
   other_key = jax.random.PRNGKey(5)
   calls = _count_batches(monkeypatch)
   other = evaluation.batched_curves(state.params, other_key, x, ks, 10, progress_dir=tmp_path)
   assert len(calls) == 4
-  for a, b in zip(other, evaluation.batched_curves(state.params, other_key, x, ks, 10)):
+  assert other.resumed_seconds == 0.0
+  for a, b in zip(other[:2], evaluation.batched_curves(state.params, other_key, x, ks, 10)[:2]):
     np.testing.assert_array_equal(a, b)
 
   calls = _count_batches(monkeypatch)
   resumed = evaluation.batched_curves(state.params, key, x, ks, 10, progress_dir=tmp_path)
   assert len(calls) == 2   # batches 2 and 3 of 4
-  for a, b in zip(resumed, expected):
+  for a, b in zip(resumed[:2], expected[:2]):
     np.testing.assert_array_equal(a, b)
+  # The interrupted run's time to its last save (after batch 2) counts in the pass's budget.
+  assert 0.0 < resumed.resumed_seconds <= interrupted_seconds
   assert not os.listdir(tmp_path)   # a finished pass removes its progress
+
+
+def test_a_resumed_evaluation_counts_the_seconds_of_its_earlier_runs(trained_workdir, tmp_path,
+                                                                     monkeypatch):
+  config, state, _ = training.load_checkpoint(trained_workdir)
+  x = training.load_split(config, "test")[:37]
+  args = (state.params, jax.random.PRNGKey(4), x, (1, 10))
+  kwargs = {"z_samples": 100, "batch_size": 10, "progress_dir": tmp_path}
+  monkeypatch.setattr(evaluation, "PROGRESS_SAVE_SECONDS", 0.0)
+  with pytest.raises(_Interrupted):
+    _count_batches(monkeypatch, interrupt_after=3)
+    evaluation.evaluate(*args, **kwargs)
+
+  _count_batches(monkeypatch)
+  start = time.perf_counter()
+  summary, _ = evaluation.evaluate(*args, **kwargs)
+  own_seconds = time.perf_counter() - start
+  # Its own time and the interrupted run's: more than this call took alone.
+  assert summary["seconds"] > own_seconds
 
 
 def test_mean_and_stderr():
